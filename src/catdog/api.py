@@ -1,0 +1,97 @@
+"""`catdog.train`: one call that trains, evaluates and writes a complete run folder."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .classifier import Classifier, Scores, as_labelled_source
+from .config import TrainConfig
+from .data.pipeline import decode_batches
+from .evaluate.metrics import classification_metrics
+from .files import write_json
+from .progress import log
+from .report import plots
+from .report.run_folder import new_run_dir, write_history_csv, write_run_readme
+
+GRID_PHOTOS = 12
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    classifier: Classifier
+    metrics: dict[str, Any]
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "keras": keras.__version__, "tensorflow": tf.__version__}
+
+
+def _grid_sample(scores: Scores, count: int, seed: int) -> np.ndarray:
+    """A seeded sample of scored photos, with the mistakes first so they are seen."""
+    rng = np.random.default_rng(seed)
+    wrong = np.flatnonzero((scores.p_dog >= 0.5).astype(int) != scores.labels)
+    right = np.setdiff1d(np.arange(len(scores.p_dog)), wrong)
+    chosen = list(rng.permutation(wrong)[: count // 3]) + list(rng.permutation(right))
+    return np.array(sorted(chosen[:count]), dtype=np.int64)
+
+
+def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path, seed: int) -> None:
+    picks = _grid_sample(scores, GRID_PHOTOS, seed)
+    wanted = scores.indices[picks]
+    pixels = []
+    for _, batch in decode_batches(source.photos(wanted), classifier.engine.image_size, GRID_PHOTOS, 2):
+        pixels.extend(batch)
+    plots.plot_prediction_grid(np.stack(pixels), scores.labels[picks].tolist(), scores.p_dog[picks].tolist(), path)
+
+
+def train(data: Any, *, test: Any = None, out: str | Path = "runs", name: str = "train",
+          cache_path: str | Path | None = None, command: str | None = None, **settings: Any) -> TrainResult:
+    """Train on `data`, evaluate on the validation split (and on `test` when given), and write
+    runs/NAME[-k]/ with the model, config, history, metrics, data report, plots and a README."""
+    config = TrainConfig(**settings)
+    source = as_labelled_source(data)
+    test_source = as_labelled_source(test) if test is not None else None
+    started = time.perf_counter()
+    classifier = Classifier(config, cache_path=cache_path).fit(source)
+    train_seconds = time.perf_counter() - started
+    run_dir = new_run_dir(out, name)
+    log(f"Writing run folder {run_dir}")
+
+    metrics: dict[str, Any] = {"train_seconds": train_seconds}
+    val_source, val_indices = classifier.validation_
+    evaluated = {"validation": (val_source, classifier.score(val_source, val_indices))}
+    if test_source is not None:
+        evaluated["test"] = (test_source, classifier.score(test_source))
+    for split, (_, scores) in evaluated.items():
+        metrics[split] = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), classifier.threshold)
+
+    classifier.save(run_dir, extra={"data": source.description, "test": getattr(test_source, "description", None),
+                                    "versions": _versions(), "command": command or " ".join(sys.argv)})
+    report = classifier.data_report_.to_dict()
+    if test_source is not None:
+        report["test"] = evaluated["test"][1].report.to_dict()
+    write_json(run_dir / "data_report.json", report)
+    write_history_csv(classifier.history_, run_dir / "history.csv")
+    write_json(run_dir / "metrics.json", metrics)
+
+    shown_split = "test" if "test" in evaluated else "validation"
+    shown_source, shown = evaluated[shown_split]
+    plots.plot_history(classifier.history_, run_dir / "fit_result.png")
+    plots.plot_confusion(metrics[shown_split]["confusion_matrix"], run_dir / "confusion_matrix.png", f"Confusion matrix ({shown_split})")
+    plots.plot_roc(shown.labels, shown.p_dog, run_dir / "roc_curve.png", f"ROC curve ({shown_split})")
+    _prediction_grid(classifier, shown_source, shown, run_dir / "module_test.png", config.seed)
+    figures = {"Training curves": "fit_result.png", f"Confusion matrix ({shown_split})": "confusion_matrix.png",
+               f"ROC curve ({shown_split})": "roc_curve.png", f"Predictions ({shown_split})": "module_test.png"}
+    write_run_readme(run_dir, config.to_dict(), metrics, report, figures, command or " ".join(sys.argv))
+    return TrainResult(run_dir, classifier, metrics)

@@ -1,0 +1,285 @@
+"""`Classifier`: the estimator API (fit / predict / predict_proba / evaluate / save / load) that the
+CLI, the service and the batch jobs all go through."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .config import TrainConfig
+from .data.pipeline import decode_batches
+from .data.report import DataReport, label_counts
+from .data.sources import CLASS_NAMES, MemorySource, PhotoSource, check_labels, open_inputs, open_source
+from .data.split import stratified_split
+from .errors import DataError, ModelError, UsageError
+from .files import atomic_path, write_json
+from .progress import log, progress_bar
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class Prediction:
+    id: str
+    name: str
+    label: str | None
+    p_dog: float | None
+    confidence: float | None
+    error: str | None = None
+
+    @classmethod
+    def scored(cls, id: str, name: str, p_dog: float, threshold: float = 0.5) -> "Prediction":
+        is_dog = p_dog >= threshold
+        return cls(id, name, CLASS_NAMES[int(is_dog)], float(p_dog), float(p_dog if is_dog else 1.0 - p_dog))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Scores:
+    """Probabilities for the photos of a labelled source that decoded, and what was skipped."""
+
+    ids: list[str]
+    indices: np.ndarray
+    labels: np.ndarray
+    p_dog: np.ndarray
+    report: DataReport
+
+
+def as_source(inputs: Any) -> PhotoSource:
+    """Accept what a Python user has at hand: paths/globs/folders/parquet, bytes, arrays, PIL images."""
+    if hasattr(inputs, "photos") and hasattr(inputs, "labels"):
+        return inputs
+    if isinstance(inputs, (str, os.PathLike)):
+        return open_inputs([inputs])
+    if isinstance(inputs, (bytes, bytearray, np.ndarray)) or _is_pil(inputs):
+        inputs = [inputs]
+    items = list(inputs)
+    if items and all(isinstance(i, (str, os.PathLike)) for i in items):
+        return open_inputs(items)
+    return MemorySource([_encoded(i) for i in items])
+
+
+def _is_pil(value: Any) -> bool:
+    return type(value).__module__.startswith("PIL.")
+
+
+def _encoded(item: Any) -> bytes:
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
+    from PIL import Image
+
+    if isinstance(item, np.ndarray):
+        if item.ndim != 3 or item.shape[2] not in (1, 3, 4):
+            raise UsageError(f"An image array must be HxWx3 RGB (uint8 0-255); got shape {item.shape}.")
+        item = Image.fromarray(np.asarray(item, dtype=np.uint8).squeeze() if item.shape[2] == 1 else np.asarray(item, dtype=np.uint8))
+    if _is_pil(item):
+        buffer = io.BytesIO()
+        item.save(buffer, format="PNG")  # lossless, so pixels reach the decoder unchanged
+        return buffer.getvalue()
+    raise UsageError(f"Cannot read a photo from a {type(item).__name__}; pass paths, bytes, numpy arrays or PIL images.")
+
+
+class Classifier:
+    """Cat-vs-dog classifier on a pretrained MobileNetV2.
+
+    >>> clf = Classifier().fit("../shared/data/train.parquet")
+    >>> clf.predict(["photo.jpg"])
+    ['dog']
+    """
+
+    def __init__(self, config: TrainConfig | None = None, *, cache_path: str | os.PathLike[str] | None = None,
+                 threshold: float = 0.5, **settings: Any):
+        base = config.to_dict() if config else {}
+        self.config = TrainConfig.from_dict({**base, **settings})
+        self.cache_path = cache_path
+        self.threshold = threshold
+        self.engine = None
+        self.history_: list[dict] = []
+        self.data_report_: DataReport | None = None
+        self.validation_: tuple[PhotoSource, np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ training
+
+    def fit(self, data: Any, validation_data: Any = None) -> "Classifier":
+        """Train on `data` (a source spec or PhotoSource); validate on a stratified split of it unless
+        `validation_data` is given."""
+        import keras
+
+        from .model.backbone import file_digest, resolve_weights
+        from .model.build import build_networks
+        from .runtime.keras_engine import KerasEngine
+        from .train.feature_cache import DECODER_VERSION, FeatureCache
+        from .train.features import extract_features
+        from .train.fit import fine_tune, fit_head
+        from .train.pixel_store import PixelStore
+
+        config = self.config
+        keras.utils.set_random_seed(config.seed)
+        source = as_labelled_source(data)
+        labels = check_labels(source.labels(), source.description)
+        if validation_data is None:
+            train_indices, val_indices = stratified_split(labels, config.val_split, config.seed)
+            val_source = source
+        else:
+            val_source = as_labelled_source(validation_data)
+            check_labels(val_source.labels(), val_source.description)
+            train_indices, val_indices = np.arange(len(labels)), np.arange(len(val_source))
+        report = DataReport(source.description, rows=len(labels), counts=label_counts(labels))
+        self.data_report_ = report
+
+        weights = resolve_weights(config.weights)
+        networks = build_networks(config, weights)
+        namespace = f"mobilenetv2-{config.image_size}-{file_digest(weights)[:16]}-{DECODER_VERSION}"
+        cache = FeatureCache(self.cache_path, namespace=namespace)
+
+        def compute(pixels: np.ndarray) -> np.ndarray:
+            return networks.features.predict_on_batch(pixels.astype(np.float32))
+
+        def features_of(part_source: PhotoSource, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            found = extract_features(part_source, indices, compute, cache, report, config.image_size,
+                                     config.batch_size, config.decode_threads)
+            kept = np.array([i for i in indices if int(i) in found], dtype=np.int64)
+            if kept.size == 0:
+                raise DataError(f"No photo of {part_source.description} could be decoded; see the skipped list with `catdog data inspect`.")
+            part_labels = part_source.labels()[kept].astype(np.float32)
+            return kept, np.stack([found[int(i)] for i in kept]), part_labels
+
+        try:
+            train_kept, x_train, y_train = features_of(source, train_indices)
+            val_kept, x_val, y_val = features_of(val_source, val_indices)
+        finally:
+            cache.close()
+        log(f"Training on {len(train_kept)} photos, validating on {len(val_kept)} ({len(report.skipped)} skipped).")
+        history = fit_head(networks, (x_train, y_train), (x_val, y_val), config)
+
+        if config.fine_tune:
+            with tempfile.TemporaryDirectory(prefix="catdog-") as scratch:
+                train_store = PixelStore(source, train_kept, config.image_size, config.decode_threads, Path(scratch),
+                                         "Decoding training photos")
+                val_store = PixelStore(val_source, val_kept, config.image_size, config.decode_threads, Path(scratch),
+                                       "Decoding validation photos")
+                try:
+                    history += fine_tune(networks, train_store, val_store, config, first_epoch=len(history) + 1)
+                finally:
+                    train_store.close()
+                    val_store.close()
+
+        self.engine = KerasEngine(networks.model)
+        self.history_ = history
+        self.validation_ = (val_source, val_kept)
+        return self
+
+    # ------------------------------------------------------------------ inference
+
+    def _require_engine(self):
+        if self.engine is None:
+            raise ModelError("This classifier has no model yet; call fit() or Classifier.load(RUN) first.")
+        return self.engine
+
+    def _batches(self, source: PhotoSource, indices, on_skip, description: str):
+        engine = self._require_engine()
+        with progress_bar(description, len(source) if indices is None else len(indices)) as bar:
+            def skip(photo, reason):
+                on_skip(photo, reason)
+                bar.advance()
+
+            for photos, pixels in decode_batches(source.photos(indices), engine.image_size, self.config.batch_size,
+                                                 self.config.decode_threads, skip):
+                yield photos, engine.predict(pixels)
+                bar.advance(len(photos))
+
+    def predict_photos(self, inputs: Any) -> list[Prediction]:
+        """One Prediction per input item, in input order; unreadable items carry `error` instead of a label."""
+        source = as_source(inputs)
+        results: dict[int, Prediction] = {}
+
+        def on_skip(photo, reason):
+            results[photo.index] = Prediction(photo.id, photo.name, None, None, None, reason)
+
+        for photos, p_dog in self._batches(source, None, on_skip, "Predicting"):
+            for photo, p in zip(photos, p_dog):
+                results[photo.index] = Prediction.scored(photo.id, photo.name, float(p), self.threshold)
+        return [results[i] for i in sorted(results)]
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        """p(dog) per input item; NaN where the item could not be read."""
+        return np.array([np.nan if p.p_dog is None else p.p_dog for p in self.predict_photos(inputs)])
+
+    def predict(self, inputs: Any) -> list[str | None]:
+        """'cat' or 'dog' per input item; None where the item could not be read."""
+        return [p.label for p in self.predict_photos(inputs)]
+
+    def score(self, data: Any, indices=None) -> Scores:
+        """Probabilities for every photo of a labelled source (or its `indices`), skipping unreadable ones."""
+        source = as_labelled_source(data)
+        labels = source.labels()
+        chosen = labels if indices is None else labels[np.asarray(indices, dtype=np.int64)]
+        bad = chosen[(chosen != 0) & (chosen != 1)]
+        if bad.size:
+            check_labels(chosen, source.description)  # raises the one-sentence label error
+        report = DataReport(source.description, rows=len(chosen), counts=label_counts(chosen))
+        ids, kept, p_all = [], [], []
+        for photos, p_dog in self._batches(source, indices, report.skip, "Evaluating"):
+            ids += [p.id for p in photos]
+            kept += [p.index for p in photos]
+            p_all.append(p_dog)
+        kept_arr = np.array(kept, dtype=np.int64)
+        p = np.concatenate(p_all) if p_all else np.zeros(0, dtype=np.float32)
+        return Scores(ids, kept_arr, labels[kept_arr] if kept else np.zeros(0, dtype=np.int64), p, report)
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """accuracy, precision, recall, f1, roc_auc, log_loss, ece, confusion_matrix, n, skipped."""
+        from .evaluate.metrics import classification_metrics
+
+        scores = self.score(data)
+        if len(scores.p_dog) == 0:
+            raise DataError(f"No photo of {scores.report.source} could be decoded, so there is nothing to evaluate.")
+        return classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), self.threshold)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
+        """Save to a run folder (model.keras + config.json, with `extra` facts) or to a single .keras file."""
+        engine = self._require_engine()
+        path = Path(path)
+        model_path = path if path.suffix == ".keras" else path / MODEL_FILE
+        with atomic_path(model_path) as tmp:
+            engine.model.save(tmp)
+        if path.suffix != ".keras":
+            write_json(path / CONFIG_FILE, {"config": self.config.to_dict(), "threshold": self.threshold, **(extra or {})})
+        return model_path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **options: Any) -> "Classifier":
+        """Load a run folder or a .keras file."""
+        import json
+
+        from .runtime.keras_engine import KerasEngine
+
+        path = Path(path)
+        model_path = path if path.suffix == ".keras" else path / MODEL_FILE
+        if not model_path.is_file():
+            raise ModelError(f"No model at {model_path}; pass a run folder made by `catdog train` (runs/NAME) or a .keras file.")
+        saved: dict[str, Any] = {}
+        if (model_path.parent / CONFIG_FILE).is_file():
+            saved = json.loads((model_path.parent / CONFIG_FILE).read_text())
+        classifier = cls(TrainConfig.from_dict(saved.get("config", {})), threshold=saved.get("threshold", 0.5), **options)
+        classifier.engine = KerasEngine.load(model_path)
+        return classifier
+
+
+def as_labelled_source(data: Any) -> PhotoSource:
+    if hasattr(data, "photos") and hasattr(data, "labels"):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return open_source(data, require_labels=True)
+    raise UsageError(f"Training data must be a path, glob or hf:// name; got {type(data).__name__}.")

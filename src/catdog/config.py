@@ -1,0 +1,64 @@
+"""Training settings. The defaults are the original project's recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError
+
+
+@dataclass
+class TrainConfig:
+    image_size: int = 224
+    batch_size: int = 32
+    val_split: float = 0.2
+    seed: int = 42
+    # The original trained until EarlyStopping(val_loss, patience=4) fired; max_epochs only bounds it.
+    max_epochs: int = 50
+    patience: int = 4
+    learning_rate: float = 1e-3  # Adam's default, as the original used
+    dropout: float = 0.5
+    dense_units: int = 64
+    weights: str = "imagenet"  # "imagenet" (Keras cache / download) or a path to the no-top .h5 file
+    # Optional second phase: unfreeze the top N backbone layers at a low learning rate.
+    fine_tune: int = 0
+    fine_tune_epochs: int = 5
+    fine_tune_learning_rate: float = 1e-5
+    augment: bool = False
+    decode_threads: int = 4
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        checks = [
+            (self.image_size >= 32, "image_size must be at least 32 pixels"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (0.0 < self.val_split < 1.0, "val_split must be between 0 and 1, for example 0.2"),
+            (self.max_epochs >= 1, "max_epochs must be at least 1"),
+            (self.patience >= 0, "patience must be 0 or more"),
+            (self.learning_rate > 0, "learning_rate must be positive"),
+            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+            (self.dense_units >= 1, "dense_units must be at least 1"),
+            (self.fine_tune >= 0, "fine_tune is a number of backbone layers and must be 0 or more"),
+            (self.fine_tune_epochs >= 1, "fine_tune_epochs must be at least 1"),
+            (self.fine_tune_learning_rate > 0, "fine_tune_learning_rate must be positive"),
+            (self.decode_threads >= 1, "decode_threads must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(f"Invalid setting: {message}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UsageError(f"Unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+        return cls(**values)

@@ -1,0 +1,1 @@
+"""Where photos come from (parquet, folders, hf://) and how bytes become pixels."""

@@ -1,0 +1,47 @@
+"""Classification metrics for p(dog) against 0/1 labels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece", "confusion_matrix", "n", "skipped")
+
+
+def expected_calibration_error(y_true: np.ndarray, p_dog: np.ndarray, bins: int = 15) -> float:
+    """Confidence-binned ECE over the predicted label's confidence (Guo et al., 2017)."""
+    predicted = (p_dog >= 0.5).astype(int)
+    confidence = np.where(predicted == 1, p_dog, 1.0 - p_dog)
+    correct = (predicted == y_true).astype(float)
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            total += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total)
+
+
+def classification_metrics(y_true, p_dog, skipped: int = 0, threshold: float = 0.5) -> dict:
+    from sklearn import metrics
+
+    y_true = np.asarray(y_true, dtype=int)
+    p_dog = np.clip(np.asarray(p_dog, dtype=np.float64), 1e-7, 1 - 1e-7)
+    predicted = (p_dog >= threshold).astype(int)
+    both_classes = len(np.unique(y_true)) == 2
+    precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+        y_true, predicted, average="binary", pos_label=1, zero_division=0
+    )
+    return {
+        "accuracy": float(metrics.accuracy_score(y_true, predicted)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        # AUC is undefined with a single class; null says so instead of a made-up number.
+        "roc_auc": float(metrics.roc_auc_score(y_true, p_dog)) if both_classes else None,
+        "log_loss": float(metrics.log_loss(y_true, p_dog, labels=[0, 1])),
+        "ece": expected_calibration_error(y_true, p_dog),
+        "confusion_matrix": metrics.confusion_matrix(y_true, predicted, labels=[0, 1]).tolist(),
+        "n": int(len(y_true)),
+        "skipped": int(skipped),
+    }

@@ -1,0 +1,7 @@
+"""Input limits, enforced in one place each (see docs/LIMITS in the README)."""
+
+# An encoded photo larger than this is refused before decoding (a phone JPEG is 2–12 MB).
+MAX_PHOTO_BYTES = 50 * 1024 * 1024
+# Width x height read from the header; anything larger is treated as a decompression bomb.
+# 64 megapixels covers every camera in common use (a 108 MP sensor bins to 12 MP by default).
+MAX_PHOTO_PIXELS = 64_000_000

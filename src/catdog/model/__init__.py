@@ -1,0 +1,1 @@
+"""The backbone (weights resolution), the head, and the assembled classifier model."""

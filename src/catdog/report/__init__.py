@@ -1,0 +1,1 @@
+"""Plots and the run folder's human-readable summary."""

@@ -1,0 +1,93 @@
+"""The run folder's plots. Each writes one PNG atomically and closes its figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..files import atomic_path
+
+
+def _figure(*args, **kwargs):
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt, *plt.subplots(*args, **kwargs)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_history(history: Sequence[dict], path: Path) -> Path:
+    """Training/validation accuracy and loss per epoch (the original's fit_result.png)."""
+    plt, fig, (acc_ax, loss_ax) = _figure(1, 2, figsize=(11, 4))
+    epochs = [row["epoch"] for row in history]
+    for ax, key, title in ((acc_ax, "accuracy", "Accuracy"), (loss_ax, "loss", "Loss")):
+        ax.plot(epochs, [row.get(key) for row in history], "o-", label=f"training {key}")
+        ax.plot(epochs, [row.get(f"val_{key}") for row in history], "o-", label=f"validation {key}")
+        for row_a, row_b in zip(history, history[1:]):
+            if row_a["phase"] != row_b["phase"]:
+                ax.axvline(row_b["epoch"] - 0.5, color="grey", linestyle="--", linewidth=1)
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _save(plt, fig, path)
+
+
+def plot_confusion(matrix: Sequence[Sequence[int]], path: Path, title: str) -> Path:
+    plt, fig, ax = _figure(figsize=(4.4, 4))
+    values = np.asarray(matrix)
+    ax.imshow(values, cmap="Blues")
+    for (row, col), count in np.ndenumerate(values):
+        ax.text(col, row, str(count), ha="center", va="center",
+                color="white" if count > values.max() / 2 else "black", fontsize=14)
+    ax.set_xticks([0, 1], ["cat", "dog"])
+    ax.set_yticks([0, 1], ["cat", "dog"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return _save(plt, fig, path)
+
+
+def plot_roc(labels: np.ndarray, p_dog: np.ndarray, path: Path, title: str) -> Path:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt, fig, ax = _figure(figsize=(4.6, 4.4))
+    if len(np.unique(labels)) == 2:
+        fpr, tpr, _ = roc_curve(labels, p_dog)
+        ax.plot(fpr, tpr, label=f"AUC {roc_auc_score(labels, p_dog):.4f}")
+        ax.legend(loc="lower right")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("false positive rate (cats called dog)")
+    ax.set_ylabel("true positive rate (dogs called dog)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def plot_prediction_grid(pixels: np.ndarray, labels: Sequence[int | None], p_dog: Sequence[float], path: Path,
+                         columns: int = 4) -> Path:
+    """Photo, predicted label and probability; green when right, red when wrong (the original's module_test.png)."""
+    count = len(pixels)
+    rows = max(1, int(np.ceil(count / columns)))
+    plt, fig, axes = _figure(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, label, p in zip(axes.flat, pixels, labels, p_dog):
+        predicted = int(p >= 0.5)
+        name = "dog" if predicted else "cat"
+        confidence = p if predicted else 1 - p
+        colour = "black" if label is None or label < 0 else ("green" if label == predicted else "red")
+        ax.imshow(image)
+        ax.set_title(f"{name} {confidence:.1%}", color=colour, fontsize=12)
+    return _save(plt, fig, path)

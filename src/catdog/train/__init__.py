@@ -1,0 +1,1 @@
+"""The feature cache for the frozen phase, and the fit loops."""
