@@ -379,21 +379,24 @@ def check_labels(labels: np.ndarray, description: str) -> np.ndarray:
 
 
 class MemorySource:
-    """Encoded photos already in memory (bytes from an API call or an upload)."""
+    """Encoded photos already in memory (bytes from an API call or an upload), labels optional."""
 
-    def __init__(self, blobs: Sequence[bytes], names: Sequence[str] | None = None, description: str = "memory"):
+    def __init__(self, blobs: Sequence[bytes], names: Sequence[str] | None = None, description: str = "memory",
+                 labels: Sequence[int] | None = None):
         self.blobs = list(blobs)
         self.names = list(names) if names is not None else [f"photo {i}" for i in range(len(self.blobs))]
+        self._labels = None if labels is None else [int(v) for v in labels]
         self.description = description
 
     def __len__(self) -> int:
         return len(self.blobs)
 
     def labels(self) -> np.ndarray:
-        return np.full(len(self.blobs), -1, dtype=np.int64)
+        return np.array(self._labels if self._labels is not None else [-1] * len(self.blobs), dtype=np.int64)
 
     def photos(self, indices: Iterable[int] | None = None) -> Iterator[Photo]:
         wanted = _wanted(indices)
         for index, (data, name) in enumerate(zip(self.blobs, self.names)):
             if wanted is None or index in wanted:
-                yield Photo(index, name, None, data, name, None if data else "empty upload (0 bytes)")
+                label = None if self._labels is None else self._labels[index]
+                yield Photo(index, name, label, data, name, None if data else "empty upload (0 bytes)")

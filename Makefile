@@ -1,0 +1,35 @@
+# Two entry points (see README): `make demo` sets up and runs the main job, `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SHARED ?= ../shared
+
+# Offline by design: ImageNet weights come from ../shared through a project-local Keras cache,
+# and the feature cache stays inside the project.
+export KERAS_HOME   := $(CURDIR)/.keras_home
+export CATDOG_CACHE := $(CURDIR)/.cache/catdog
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: setup weights demo test clean
+
+setup: $(VENV)/.installed weights
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+weights:
+	@test -d $(SHARED)/weights || { echo "$(SHARED)/weights is missing: put the shared folder beside the project or pass SHARED=PATH" >&2; exit 1; }
+	mkdir -p $(KERAS_HOME)/models
+	cp -u $(SHARED)/weights/*.h5 $(KERAS_HOME)/models/
+
+demo: setup
+	SHARED=$(SHARED) PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .keras_home .cache runs

@@ -1,0 +1,207 @@
+"""The `catdog` command line: argument parsing and output formatting over the Python API, nothing more."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import CatdogError, UsageError
+from .progress import console, log
+
+INTERNAL_ERROR_EXIT = 70
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Cat-vs-dog photo classifier on a pretrained MobileNetV2.")
+data_app = typer.Typer(no_args_is_help=True, help="Look at a data source before training on it.")
+app.add_typer(data_app, name="data")
+
+_state = {"debug": False}
+_out = Console()  # human-readable tables go to stdout; progress and logs to stderr
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors.")) -> None:
+    _state["debug"] = debug
+
+
+def _stdout(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def train(
+    data: str = typer.Option(..., "--data", help="Training photos: parquet file/folder/glob, ROOT/{cat,dog}/ folders, or hf://NAME."),
+    test: Optional[str] = typer.Option(None, "--test", help="Held-out labelled photos to report on after training."),
+    out: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders."),
+    name: str = typer.Option("train", "--name", help="Run folder name; numbered (NAME-2, ...) when it exists."),
+    seed: int = typer.Option(42, "--seed"),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    image_size: int = typer.Option(224, "--image-size"),
+    val_split: float = typer.Option(0.2, "--val-split", help="Stratified validation fraction."),
+    epochs: int = typer.Option(50, "--epochs", help="Most head epochs; EarlyStopping usually ends sooner."),
+    patience: int = typer.Option(4, "--patience", help="EarlyStopping patience on val_loss."),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate"),
+    fine_tune: int = typer.Option(0, "--fine-tune", help="Unfreeze the top N backbone layers in a second phase (0 = off)."),
+    fine_tune_epochs: int = typer.Option(5, "--fine-tune-epochs"),
+    fine_tune_learning_rate: float = typer.Option(1e-5, "--fine-tune-lr"),
+    augment: bool = typer.Option(False, "--augment", help="Flips, small rotation/zoom/contrast in the fine-tune phase."),
+    weights: str = typer.Option("imagenet", "--weights", help="'imagenet' (Keras cache/download, or CATDOG_WEIGHTS) or a path to the no-top .h5."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache file (default ~/.cache/catdog/features.sqlite or CATDOG_CACHE)."),
+) -> None:
+    """Train a classifier and write a run folder with the model, metrics and plots."""
+    from .api import train as train_run
+
+    if augment and not fine_tune:
+        raise UsageError("--augment acts on the fine-tune phase; add --fine-tune N (for example --fine-tune 30).")
+    result = train_run(
+        data, test=test, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]),
+        seed=seed, batch_size=batch_size, image_size=image_size, val_split=val_split, max_epochs=epochs,
+        patience=patience, learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_epochs=fine_tune_epochs,
+        fine_tune_learning_rate=fine_tune_learning_rate, augment=augment, weights=weights,
+    )
+    metrics = result.metrics
+    summary = Table(title=f"Run {result.run_dir}")
+    summary.add_column("split")
+    for key in ("accuracy", "f1", "roc_auc", "log_loss", "ece", "n", "skipped"):
+        summary.add_column(key, justify="right")
+    for split in ("validation", "test"):
+        if split in metrics:
+            row = metrics[split]
+            summary.add_row(split, *(f"{row[k]:.4f}" if isinstance(row[k], float) else str(row[k]) for k in
+                                     ("accuracy", "f1", "roc_auc", "log_loss", "ece", "n", "skipped")))
+    console.print(summary)
+    log(f"Trained in {metrics['train_seconds']:.1f} s. Run folder: {result.run_dir}")
+    _stdout(str(result.run_dir))
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME) or .keras file."),
+    data: str = typer.Option(..., "--data", help="Labelled photos: parquet, class folders or hf://NAME."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object to stdout."),
+) -> None:
+    """Accuracy, precision, recall, F1, ROC AUC, log loss, ECE and the confusion matrix on labelled photos."""
+    from .classifier import Classifier
+
+    metrics = Classifier.load(model).evaluate(data)
+    if as_json:
+        _stdout(json.dumps(metrics))
+        return
+    table = Table(title=f"{model} on {data}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    _out.print(table)
+
+
+@app.command()
+def predict(
+    paths: List[str] = typer.Argument(..., help="Photos: files, folders, globs or parquet files."),
+    model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME) or .keras file."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON list to stdout."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV to stdout."),
+) -> None:
+    """Label photos as cat or dog. Unreadable photos get an error row; the rest are still predicted."""
+    from .classifier import Classifier
+
+    if as_json and as_csv:
+        raise UsageError("Choose one of --json and --csv.")
+    predictions = Classifier.load(model).predict_photos(paths)
+    rows = [{"path": p.id, "name": p.name, "label": p.label, "p_dog": p.p_dog, "confidence": p.confidence,
+             "error": p.error} for p in predictions]
+    if as_json:
+        _stdout(json.dumps(rows))
+    elif as_csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["path"])
+        writer.writeheader()
+        writer.writerows(rows)
+        _stdout(buffer.getvalue())
+    else:
+        table = Table()
+        for column in ("path", "label", "p(dog)", "confidence", "error"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(row["path"], row["label"] or "—", "" if row["p_dog"] is None else f"{row['p_dog']:.4f}",
+                          "" if row["confidence"] is None else f"{row['confidence']:.1%}", row["error"] or "")
+        _out.print(table)
+    failed = sum(1 for p in predictions if p.error)
+    if failed:
+        log(f"{failed} of {len(predictions)} photo(s) could not be read; see the error column.")
+    if failed == len(predictions):
+        raise typer.Exit(3)
+
+
+@data_app.command("inspect")
+def data_inspect(
+    path: str = typer.Argument(..., help="Parquet file/folder/glob, class folders or hf://NAME."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
+) -> None:
+    """Counts per class, unreadable photos with reasons, image size spread and exact duplicates."""
+    from .data.inspect import inspect_source
+    from .data.sources import open_source
+
+    summary = inspect_source(open_source(path, require_labels=False))
+    if as_json:
+        _stdout(json.dumps(summary))
+        return
+    out = _out
+    out.print(f"[bold]{summary['source']}[/bold]: {summary['rows']} rows, {summary['readable']} readable")
+    counts = Table(title="Photos per class")
+    counts.add_column("class")
+    counts.add_column("count", justify="right")
+    for label, count in sorted(summary["counts"].items()):
+        counts.add_row(label, str(count))
+    out.print(counts)
+    sizes = Table(title="Image size (pixels)")
+    for column in ("", "min", "p5", "median", "p95", "max"):
+        sizes.add_column(column, justify="right")
+    for axis in ("width", "height"):
+        spread = summary[axis]
+        sizes.add_row(axis, *(f"{spread[k]:.0f}" for k in ("min", "p5", "median", "p95", "max")) if spread else ["—"] * 5)
+    out.print(sizes)
+    skipped = Table(title=f"Unreadable photos ({len(summary['skipped'])})")
+    skipped.add_column("item")
+    skipped.add_column("reason")
+    for item in summary["skipped"]:
+        skipped.add_row(f"{item['id']} {item['name']}", item["reason"])
+    out.print(skipped)
+    out.print(f"Exact duplicates: {len(summary['duplicate_groups'])} group(s)")
+    for group in summary["duplicate_groups"][:20]:
+        out.print("  " + ", ".join(group))
+
+
+def main() -> None:
+    try:
+        app()  # click handles --help and its own usage errors (exit 2)
+    except CatdogError as exc:
+        if _state["debug"]:
+            console.print_exception()
+        console.print(f"[red]Error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        console.print("Interrupted.")
+        sys.exit(130)
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        console.print(f"[red]Internal error:[/red] {type(exc).__name__}: {exc}. Rerun with --debug for the traceback and report it.",
+                      highlight=False, soft_wrap=True)
+        sys.exit(INTERNAL_ERROR_EXIT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Shared fixtures: the real photos from ../shared/data, a temporary Keras cache seeded from
+../shared/weights (never the internet), and small parquet subsets written by the tests."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
+DATA = SHARED / "data"
+TRAIN = DATA / "train.parquet"
+TEST = DATA / "test.parquet"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_environment(tmp_path_factory):
+    """Every test, and every `catdog` subprocess a test starts, uses a temporary Keras cache holding
+    the shared weights and a temporary feature cache."""
+    home = tmp_path_factory.mktemp("keras_home")
+    (home / "models").mkdir()
+    for weights in (SHARED / "weights").glob("*.h5"):
+        shutil.copy(weights, home / "models" / weights.name)
+    saved = dict(os.environ)
+    os.environ.update({
+        "KERAS_HOME": str(home),
+        "CATDOG_CACHE": str(tmp_path_factory.mktemp("feature_cache")),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "HF_HUB_OFFLINE": "1",
+    })
+    os.environ.pop("CATDOG_WEIGHTS", None)
+    yield home
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def read_rows(path: Path, count: int | None = None, per_class: int | None = None, seed: int = 0) -> list[dict]:
+    """Rows {bytes, path, label} of a shared parquet file: the first `count`, or `per_class` of each class."""
+    table = pq.read_table(path)
+    images = table.column("image").to_pylist()
+    labels = table.column("labels").to_pylist()
+    rows = [{"bytes": i["bytes"], "path": i["path"], "label": l} for i, l in zip(images, labels)]
+    if per_class is not None:
+        rng = np.random.default_rng(seed)
+        chosen = []
+        for value in (0, 1):
+            members = [r for r in rows if r["label"] == value]
+            chosen += [members[i] for i in rng.permutation(len(members))[:per_class]]
+        order = rng.permutation(len(chosen))
+        return [chosen[i] for i in order]
+    return rows[:count] if count is not None else rows
+
+
+def write_parquet(path: Path, rows: list[dict]) -> Path:
+    """A parquet file in the Bingsu/Cat_and_Dog schema."""
+    table = pa.table({
+        "image": pa.array([{"bytes": r["bytes"], "path": r["path"]} for r in rows],
+                          type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+        "labels": pa.array([r["label"] for r in rows], type=pa.int64()),
+    })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
+
+
+def broken_rows(good_jpeg: bytes) -> list[dict]:
+    """Real broken inputs: cut short, corrupted, empty, and not an image at all."""
+    corrupt = bytearray(good_jpeg)
+    corrupt[200:] = np.random.default_rng(1).integers(0, 256, len(corrupt) - 200, dtype=np.uint8).tobytes()
+    return [
+        {"bytes": good_jpeg[: len(good_jpeg) // 3], "path": "truncated.jpg", "label": 0},
+        {"bytes": bytes(corrupt[:200]) + b"\x00" * 64, "path": "corrupt.jpg", "label": 1},
+        {"bytes": b"", "path": "empty.jpg", "label": 0},
+        {"bytes": b"name,age\nfelix,3\n", "path": "notes.csv", "label": 1},
+    ]
+
+
+def jpeg_bytes(array: np.ndarray, **save_options) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", **save_options)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def train_rows():
+    return read_rows(TRAIN, per_class=100, seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_train(tmp_path_factory, train_rows) -> Path:
+    return write_parquet(tmp_path_factory.mktemp("data") / "train_small.parquet", train_rows)
+
+
+@pytest.fixture(scope="session")
+def small_test(tmp_path_factory) -> Path:
+    return write_parquet(tmp_path_factory.mktemp("data") / "test_small.parquet", read_rows(TEST, per_class=60, seed=1))
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, small_train, small_test):
+    """One real training run through the Python API, shared by the tests that only read it."""
+    import catdog
+
+    return catdog.train(small_train, test=small_test, out=tmp_path_factory.mktemp("runs"), name="api")

@@ -1,0 +1,97 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from catdog.config import TrainConfig
+from catdog.data.sources import MemorySource, Photo
+from catdog.errors import UsageError
+from catdog.evaluate.metrics import METRIC_KEYS, classification_metrics, expected_calibration_error
+from catdog.files import atomic_path, write_json
+from catdog.report.run_folder import new_run_dir
+from catdog.train.feature_cache import FeatureCache
+from catdog.train.pixel_store import PixelStore
+from conftest import TRAIN, read_rows
+
+
+def test_metrics_against_hand_computed_values():
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    p = np.array([0.1, 0.4, 0.7, 0.9, 0.8, 0.6, 0.3, 0.95])
+    m = classification_metrics(y, p)
+    assert set(m) == set(METRIC_KEYS)
+    assert m["confusion_matrix"] == [[2, 1], [1, 4]]
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    assert m["precision"] == pytest.approx(4 / 5) and m["recall"] == pytest.approx(4 / 5)
+    # 15 cat/dog pairs, 12 ranked with the dog above the cat
+    assert m["roc_auc"] == pytest.approx(12 / 15)
+    expected_loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert m["log_loss"] == pytest.approx(expected_loss)
+    assert m["n"] == 8 and m["skipped"] == 0
+
+
+def test_ece_is_zero_when_calibrated_and_large_when_overconfident():
+    y = np.array([1] * 9 + [0])
+    assert expected_calibration_error(y, np.full(10, 0.9)) == pytest.approx(0.0, abs=1e-9)
+    assert expected_calibration_error(np.array([1, 0] * 5), np.full(10, 0.99)) == pytest.approx(0.49)
+
+
+def test_single_class_metrics_report_auc_as_null():
+    assert classification_metrics(np.ones(4), np.array([0.9, 0.8, 0.2, 0.7]))["roc_auc"] is None
+
+
+def test_config_defaults_are_the_original_recipe_and_bad_values_are_refused():
+    config = TrainConfig()
+    assert (config.image_size, config.batch_size, config.val_split, config.patience, config.dropout, config.dense_units) == (
+        224, 32, 0.2, 4, 0.5, 64)
+    with pytest.raises(UsageError, match="val_split"):
+        TrainConfig(val_split=1.5)
+    with pytest.raises(UsageError, match="Unknown training setting"):
+        TrainConfig.from_dict({"epochz": 3})
+
+
+def test_run_folders_are_numbered_never_reused(tmp_path):
+    first, second, third = (new_run_dir(tmp_path, "train") for _ in range(3))
+    assert [p.name for p in (first, second, third)] == ["train", "train-2", "train-3"]
+
+
+def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_json(target, {"a": np.float32(1.5)})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert json.loads(target.read_text()) == {"a": 1.5}
+    assert os.listdir(tmp_path) == ["metrics.json"]
+
+
+def test_feature_cache_round_trip_namespace_and_checksum(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    cache = FeatureCache(path, namespace="backbone-a")
+    photo = Photo(0, "x", 0, b"photo bytes")
+    key = cache.key(photo)
+    vector = np.arange(8, dtype=np.float32)
+    cache.put_many({key: vector}, {"other-key": "truncated file"})
+    found = cache.get_many([key, "other-key", "absent"])
+    assert np.array_equal(found[key], vector) and found["other-key"] == "truncated file" and "absent" not in found
+    assert FeatureCache(path, namespace="backbone-b").key(photo) != key
+    # A damaged entry is treated as missing, so it is recomputed instead of trained on.
+    cache._db.execute("UPDATE features SET vector = ? WHERE key = ?", (np.zeros(8, dtype=np.float32).tobytes(), key))
+    cache._db.commit()
+    assert key not in cache.get_many([key])
+
+
+def test_pixel_store_reads_back_what_it_decoded(tmp_path):
+    rows = read_rows(TRAIN, count=5)
+    source = MemorySource([r["bytes"] for r in rows[:4]] + [b"broken"], labels=[r["label"] for r in rows])
+    store = PixelStore(source, range(5), 32, threads=2, directory=tmp_path)
+    try:
+        assert len(store) == 4  # the broken one is left out
+        from catdog.data.decode import decode_image
+
+        assert np.array_equal(store.read(np.array([2]))[0], decode_image(rows[2]["bytes"], 32))
+        assert store.labels.tolist() == [r["label"] for r in rows[:4]]
+    finally:
+        store.close()
+    assert not store.path.exists()
