@@ -10,8 +10,8 @@ from catdog.errors import UsageError
 from catdog.evaluate.metrics import METRIC_KEYS, classification_metrics, expected_calibration_error
 from catdog.files import atomic_path, write_json
 from catdog.report.run_folder import new_run_dir
-from catdog.train.feature_cache import FeatureCache
-from catdog.train.pixel_store import PixelStore
+from catdog.training.feature_cache import FeatureCache
+from catdog.training.pixel_store import PixelStore
 from conftest import TRAIN, read_rows
 
 
@@ -95,3 +95,30 @@ def test_pixel_store_reads_back_what_it_decoded(tmp_path):
     finally:
         store.close()
     assert not store.path.exists()
+
+
+def test_extract_features_never_recomputes_cached_photos_and_reports_broken_ones(tmp_path):
+    from catdog.data.report import DataReport
+    from catdog.training.features import extract_features
+
+    rows = read_rows(TRAIN, count=6)
+    source = MemorySource([r["bytes"] for r in rows] + [b"", b"not a photo"], labels=[0] * 8)
+    cache = FeatureCache(tmp_path / "c.sqlite", namespace="mean-colour")
+    calls = []
+
+    def mean_colour(pixels):
+        calls.append(len(pixels))
+        return pixels.reshape(len(pixels), -1, 3).mean(axis=1)
+
+    first_report = DataReport("memory")
+    first = extract_features(source, None, mean_colour, cache, first_report, 32, batch_size=4, threads=2)
+    assert sum(calls) == 6 and sorted(first) == list(range(6))
+    assert [s["reason"] for s in first_report.skipped] == ["empty file (0 bytes)", "not an image (unrecognised format)"]
+
+    def must_not_run(pixels):
+        raise AssertionError("the backbone ran for a cached photo")
+
+    second_report = DataReport("memory")
+    second = extract_features(source, None, must_not_run, cache, second_report, 32, batch_size=4, threads=2)
+    assert all(np.array_equal(first[i], second[i]) for i in first)
+    assert len(second_report.skipped) == 2  # cached failures are still reported

@@ -117,10 +117,10 @@ class Classifier:
         from .model.backbone import file_digest, resolve_weights
         from .model.build import build_networks
         from .runtime.keras_engine import KerasEngine
-        from .train.feature_cache import DECODER_VERSION, FeatureCache
-        from .train.features import extract_features
-        from .train.fit import fine_tune, fit_head
-        from .train.pixel_store import PixelStore
+        from .training.feature_cache import DECODER_VERSION, FeatureCache
+        from .training.features import extract_features
+        from .training.fit import fine_tune, fit_head
+        from .training.pixel_store import PixelStore
 
         config = self.config
         keras.utils.set_random_seed(config.seed)

@@ -399,4 +399,4 @@ class MemorySource:
         for index, (data, name) in enumerate(zip(self.blobs, self.names)):
             if wanted is None or index in wanted:
                 label = None if self._labels is None else self._labels[index]
-                yield Photo(index, name, label, data, name, None if data else "empty upload (0 bytes)")
+                yield Photo(index, name, label, data, name)

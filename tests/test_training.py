@@ -1,0 +1,89 @@
+"""Real training on a real subset of ../shared/data through the Python API."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import catdog
+from catdog import Classifier
+from catdog.data.decode import decode_image
+from conftest import TEST, read_rows, write_parquet
+
+RUN_FILES = {"model.keras", "config.json", "history.csv", "metrics.json", "data_report.json", "fit_result.png",
+             "confusion_matrix.png", "roc_curve.png", "module_test.png", "README.md"}
+
+
+def test_training_learns_far_above_chance_and_writes_a_complete_run_folder(trained):
+    run = trained.run_dir
+    assert RUN_FILES <= {p.name for p in run.iterdir()}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 120 and metrics["test"]["skipped"] == 0
+    assert metrics["test"]["accuracy"] >= 0.9, metrics["test"]
+    assert metrics["validation"]["n"] == 40
+    history = (run / "history.csv").read_text().splitlines()
+    assert history[0] == "phase,epoch,loss,accuracy,val_loss,val_accuracy" and len(history) >= 2
+    config = json.loads((run / "config.json").read_text())
+    assert config["config"]["dense_units"] == 64 and config["versions"]["keras"].startswith("3.")
+    assert "accuracy" in (run / "README.md").read_text()
+
+
+def test_saved_model_takes_raw_pixels_and_has_preprocessing_inside(trained):
+    model = trained.classifier.engine.model
+    assert model.get_layer("scale_to_unit_range").get_config()["offset"] == -1.0
+    photo = read_rows(TEST, count=1)[0]["bytes"]
+    raw = decode_image(photo, 224)[None].astype(np.float32)
+    assert 0.0 <= float(model.predict_on_batch(raw)[0, 0]) <= 1.0
+
+
+def test_load_round_trip_gives_identical_probabilities(trained, small_test):
+    loaded = Classifier.load(trained.run_dir)
+    assert np.allclose(loaded.predict_proba(small_test), trained.classifier.predict_proba(small_test), atol=1e-6)
+    assert loaded.config == trained.classifier.config
+
+
+def test_predict_accepts_paths_bytes_arrays_and_pil_images(trained, tmp_path):
+    rows = read_rows(TEST, count=3)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(rows[0]["bytes"])
+    clf = trained.classifier
+    by_path = clf.predict_proba(path)[0]
+    array = np.asarray(Image.open(path).convert("RGB"))
+    assert clf.predict_proba(rows[0]["bytes"])[0] == pytest.approx(by_path, abs=1e-6)
+    # Arrays and PIL images go through the same decoder; only JPEG vs PNG re-encoding differs.
+    assert clf.predict_proba(array)[0] == pytest.approx(by_path, abs=0.05)
+    assert clf.predict_proba(Image.open(path))[0] == pytest.approx(by_path, abs=0.05)
+    labels = clf.predict([r["bytes"] for r in rows] + [b"broken"])
+    assert labels[:3] == [("dog" if r["label"] else "cat") for r in rows] and labels[3] is None
+    assert np.isnan(clf.predict_proba([b"broken"])[0])
+
+
+def test_evaluate_reports_every_metric_and_counts_skips(trained, tmp_path):
+    rows = read_rows(TEST, per_class=10, seed=5) + [{"bytes": b"", "path": "empty.jpg", "label": 1}]
+    metrics = trained.classifier.evaluate(write_parquet(tmp_path / "eval.parquet", rows))
+    assert set(metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece",
+                            "confusion_matrix", "n", "skipped"}
+    assert metrics["n"] == 20 and metrics["skipped"] == 1
+    assert sum(map(sum, metrics["confusion_matrix"])) == 20
+
+
+def test_fine_tune_with_augmentation_moves_only_the_top_layers(tmp_path, train_rows):
+    data = write_parquet(tmp_path / "tiny.parquet", train_rows[:40])
+    clf = Classifier(fine_tune=8, fine_tune_epochs=1, max_epochs=2, augment=True, batch_size=16)
+    from catdog.model.backbone import build_backbone, resolve_weights
+
+    original = build_backbone(resolve_weights("imagenet"), 224)
+    clf.fit(data)
+    phases = [row["phase"] for row in clf.history_]
+    assert phases.count("fine_tune") == 1 and phases[0] == "head"
+    from catdog.model.build import backbone_of
+
+    tuned = backbone_of(clf.engine.model)
+    changed = [l.name for l, o in zip(tuned.layers, original.layers)
+               if l.weights and not all(np.array_equal(a, b) for a, b in zip(l.get_weights(), o.get_weights()))]
+    top = {l.name for l in tuned.layers[-8:]}
+    assert changed and set(changed) <= top, changed
+    assert not any("bn" in name.lower() or "batchnorm" in name.lower() for name in changed)
+    path = clf.save(tmp_path / "tuned.keras")
+    assert Classifier.load(path).predict([train_rows[0]["bytes"]])[0] in ("cat", "dog")
