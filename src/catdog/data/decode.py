@@ -39,7 +39,7 @@ def _open(data: bytes) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DecodeError("decompression bomb: declared pixel count is over the limit") from None
     except Exception as exc:  # Pillow raises many types for hostile headers
-        raise DecodeError(f"corrupt image header ({type(exc).__name__}: {exc})") from None
+        raise DecodeError(_reason(exc, "corrupt image header")) from None
     width, height = image.size
     if width <= 0 or height <= 0:
         raise DecodeError(f"invalid image size {width}x{height}")
@@ -48,6 +48,11 @@ def _open(data: bytes) -> Image.Image:
             f"decompression bomb: {width}x{height} is over the {MAX_PHOTO_PIXELS / 1e6:.0f} megapixel limit"
         )
     return image
+
+
+def _reason(exc: Exception, kind: str) -> str:
+    detail = str(exc) or type(exc).__name__
+    return f"truncated file ({detail})" if "truncated" in detail.lower() else f"{kind} ({type(exc).__name__}: {detail})"
 
 
 def image_info(data: bytes) -> ImageInfo:
@@ -94,13 +99,8 @@ def decode_image(data: bytes, size: int = 224) -> np.ndarray:
         array = np.asarray(image, dtype=np.uint8)
     except DecodeError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        reason = str(exc) or type(exc).__name__
-        if "truncated" in reason:
-            raise DecodeError(f"truncated file ({reason})") from None
-        raise DecodeError(f"corrupt image data ({reason})") from None
     except Exception as exc:
-        raise DecodeError(f"cannot decode ({type(exc).__name__}: {exc})") from None
+        raise DecodeError(_reason(exc, "corrupt image data")) from None
     if array.shape != (size, size, 3):
         raise DecodeError(f"decoded to unexpected shape {array.shape}")
     return array
