@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
@@ -35,6 +36,11 @@ def _versions() -> dict[str, str]:
     import tensorflow as tf
 
     return {"python": platform.python_version(), "keras": keras.__version__, "tensorflow": tf.__version__}
+
+
+def _portable(spec: str | None) -> str | None:
+    """Local paths made absolute so later commands (export, robustness) find the data from any folder."""
+    return spec if spec is None or spec.startswith("hf://") else os.path.abspath(spec)
 
 
 def _grid_sample(scores: Scores, count: int, seed: int) -> np.ndarray:
@@ -76,7 +82,7 @@ def train(data: Any, *, test: Any = None, out: str | Path = "runs", name: str = 
     for split, (_, scores) in evaluated.items():
         metrics[split] = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), classifier.threshold)
 
-    classifier.save(run_dir, extra={"data": source.description, "test": getattr(test_source, "description", None),
+    classifier.save(run_dir, extra={"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
                                     "versions": _versions(), "command": command or " ".join(sys.argv)})
     report = classifier.data_report_.to_dict()
     if test_source is not None:

@@ -259,21 +259,22 @@ class Classifier:
         return model_path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], **options: Any) -> "Classifier":
-        """Load a run folder or a .keras file."""
+    def load(cls, path: str | os.PathLike[str], engine: str = "auto", **options: Any) -> "Classifier":
+        """Load a run folder or a .keras file. `engine`: keras, onnx, tflite, or auto (the fastest
+        verified export in RUN/export/, else Keras)."""
         import json
 
-        from .runtime.keras_engine import KerasEngine
+        from .runtime.select import open_engine
 
         path = Path(path)
         model_path = path if path.suffix == ".keras" else path / MODEL_FILE
-        if not model_path.is_file():
+        if not model_path.parent.is_dir() or not (model_path.is_file() or (model_path.parent / "export").is_dir()):
             raise ModelError(f"No model at {model_path}; pass a run folder made by `catdog train` (runs/NAME) or a .keras file.")
         saved: dict[str, Any] = {}
         if (model_path.parent / CONFIG_FILE).is_file():
             saved = json.loads((model_path.parent / CONFIG_FILE).read_text())
         classifier = cls(TrainConfig.from_dict(saved.get("config", {})), threshold=saved.get("threshold", 0.5), **options)
-        classifier.engine = KerasEngine.load(model_path)
+        classifier.engine = open_engine(model_path, engine)
         return classifier
 
 

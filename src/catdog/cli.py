@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
+logging.getLogger("tensorflow").setLevel(logging.ERROR)  # and its Python-side retracing notices
 
 import typer
 from rich.console import Console
@@ -27,7 +29,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Look at a data source before 
 app.add_typer(data_app, name="data")
 
 _state = {"debug": False}
-_out = Console()  # human-readable tables go to stdout; progress and logs to stderr
+# Human-readable tables go to stdout (wide when piped, so paths are not cut); progress and logs to stderr.
+_out = Console() if sys.stdout.isatty() else Console(width=200)
 
 
 @app.callback()
@@ -38,6 +41,9 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 def _stdout(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
+
+
+ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (fastest verified export, else keras), keras, onnx or tflite.")
 
 
 @app.command()
@@ -91,11 +97,12 @@ def evaluate(
     model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME) or .keras file."),
     data: str = typer.Option(..., "--data", help="Labelled photos: parquet, class folders or hf://NAME."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object to stdout."),
+    engine: str = ENGINE_OPTION,
 ) -> None:
     """Accuracy, precision, recall, F1, ROC AUC, log loss, ECE and the confusion matrix on labelled photos."""
     from .classifier import Classifier
 
-    metrics = Classifier.load(model).evaluate(data)
+    metrics = Classifier.load(model, engine=engine).evaluate(data)
     if as_json:
         _stdout(json.dumps(metrics))
         return
@@ -113,13 +120,14 @@ def predict(
     model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME) or .keras file."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list to stdout."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV to stdout."),
+    engine: str = ENGINE_OPTION,
 ) -> None:
     """Label photos as cat or dog. Unreadable photos get an error row; the rest are still predicted."""
     from .classifier import Classifier
 
     if as_json and as_csv:
         raise UsageError("Choose one of --json and --csv.")
-    predictions = Classifier.load(model).predict_photos(paths)
+    predictions = Classifier.load(model, engine=engine).predict_photos(paths)
     rows = [{"path": p.id, "name": p.name, "label": p.label, "p_dog": p.p_dog, "confidence": p.confidence,
              "error": p.error} for p in predictions]
     if as_json:
@@ -143,6 +151,27 @@ def predict(
         log(f"{failed} of {len(predictions)} photo(s) could not be read; see the error column.")
     if failed == len(predictions):
         raise typer.Exit(3)
+
+
+@app.command()
+def export(
+    model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME)."),
+    formats: List[str] = typer.Option(..., "--format", help="onnx, tflite, tflite-fp16, tflite-int8, savedmodel or all; repeatable."),
+    data: Optional[str] = typer.Option(None, "--data", help="Photos to verify (and calibrate int8) with; default: the run's training data."),
+) -> None:
+    """Write RUN/export/ files, each verified against the Keras model on real photos."""
+    from .export import export_run
+    from .runtime.exports import FORMATS
+
+    chosen = list(FORMATS) if "all" in formats else formats
+    table = Table(title=f"Exports of {model}")
+    for column in ("format", "file", "max |Δp|", "label agreement", "images/s", "MB"):
+        table.add_column(column, justify="right")
+    for fmt in chosen:
+        record = export_run(model, fmt, data)
+        table.add_row(fmt, f"export/{record['file']}", f"{record['max_abs_diff']:.2e}", f"{record['label_agreement']:.1%}",
+                      f"{record['images_per_second']:.0f}", f"{record['bytes'] / 2**20:.1f}")
+    _out.print(table)
 
 
 @data_app.command("inspect")

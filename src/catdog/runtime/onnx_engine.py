@@ -1,0 +1,34 @@
+"""ONNX Runtime engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from . import EngineBase, default_threads
+
+
+class OnnxEngine(EngineBase):
+    name = "onnx"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("The onnx engine needs ONNX Runtime: pip install 'mobilenetv2-catdog[serve]'.") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or default_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelError(f"Could not load {path} with ONNX Runtime ({exc}); export it again with catdog export.") from None
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        self.image_size = int(model_input.shape[1])
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.asarray(pixels, dtype=np.float32)})[0]

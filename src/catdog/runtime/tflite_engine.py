@@ -1,0 +1,42 @@
+"""LiteRT (TensorFlow Lite) engine, from the ai-edge-litert package."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from . import EngineBase, default_threads
+
+
+class TfliteEngine(EngineBase):
+    name = "tflite"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise ModelError("The tflite engine needs LiteRT: pip install 'mobilenetv2-catdog[serve]'.") from None
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or default_threads())
+        except Exception as exc:
+            raise ModelError(f"Could not load {path} with LiteRT ({exc}); export it again with catdog export.") from None
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self.image_size = int(self._input["shape"][1])
+        self._batch = None
+        # One interpreter holds one set of tensors: calls from several threads must take turns.
+        self._lock = threading.Lock()
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        batch = np.asarray(pixels, dtype=np.float32)
+        with self._lock:
+            if self._batch != len(batch):
+                self.interpreter.resize_tensor_input(self._input["index"], [len(batch), *batch.shape[1:]])
+                self.interpreter.allocate_tensors()
+                self._batch = len(batch)
+            self.interpreter.set_tensor(self._input["index"], batch)
+            self.interpreter.invoke()
+            return self.interpreter.get_tensor(self._output["index"]).copy()
