@@ -143,8 +143,7 @@ def export_run(run_dir: Path, fmt: str, data: str | None = None) -> dict[str, An
         staging.rename(final)
         manifest["exports"][fmt] = record
     else:
-        _remove(staging)
-        manifest["exports"].pop(fmt, None)
+        _remove(staging)  # an earlier verified export of this format, if any, stays as it was
         manifest.setdefault("failed", {})[fmt] = record
     write_json(export_dir / MANIFEST_FILE, manifest)
     if not record["verified"]:

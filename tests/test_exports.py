@@ -1,0 +1,106 @@
+"""Exports and the fast engines, on the model trained by the shared `trained` fixture."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from catdog import Classifier
+from catdog.errors import ModelError
+from catdog.runtime.exports import usable_exports
+from test_cli import catdog
+
+EXPORTED = ("onnx", "tflite", "tflite-int8")
+
+
+@pytest.fixture(scope="module")
+def exported_run(trained, tmp_path_factory, small_train):
+    run = tmp_path_factory.mktemp("exported") / "run"
+    shutil.copytree(trained.run_dir, run)
+    args = ["export", "--model", run, "--data", small_train]
+    for fmt in EXPORTED:
+        args += ["--format", fmt]
+    result = catdog(*args)
+    assert result.returncode == 0, result.stderr
+    return run
+
+
+def test_every_export_is_verified_and_recorded(exported_run):
+    manifest = json.loads((exported_run / "export" / "manifest.json").read_text())
+    assert set(manifest["exports"]) == set(EXPORTED)
+    for fmt, record in manifest["exports"].items():
+        assert record["verified"] and record["photos_checked"] == 64
+        assert (exported_run / "export" / record["file"]).is_file()
+        assert record["max_abs_diff"] <= (0.25 if fmt == "tflite-int8" else 1e-3)
+        assert record["label_agreement"] >= 0.97 and record["images_per_second"] > 0
+    assert not list((exported_run / "export").glob(".partial-*"))
+
+
+@pytest.mark.parametrize("engine", ["onnx", "tflite"])
+def test_fast_engines_agree_with_keras(exported_run, small_test, engine):
+    keras_p = Classifier.load(exported_run, engine="keras").predict_proba(small_test)
+    fast = Classifier.load(exported_run, engine=engine)
+    assert fast.engine.name == engine
+    fast_p = fast.predict_proba(small_test)
+    assert ((fast_p >= 0.5) == (keras_p >= 0.5)).mean() >= 0.97
+    assert np.abs(fast_p - keras_p).mean() < 0.02
+
+
+def test_auto_takes_the_fastest_verified_export(exported_run):
+    exports = usable_exports(exported_run, exported_run / "model.keras")
+    fastest = max(exports, key=lambda f: exports[f]["images_per_second"])
+    engine = Classifier.load(exported_run).engine
+    assert engine.name == exports[fastest]["engine"]
+
+
+def test_stale_exports_are_ignored_after_the_model_changes(exported_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(exported_run, run)
+    with open(run / "model.keras", "ab") as handle:
+        handle.write(b"\0")  # any change to the model makes its exports stale
+    assert usable_exports(run, run / "model.keras") == {}
+    with pytest.raises(ModelError, match="no verified onnx export"):
+        Classifier.load(run, engine="onnx")
+
+
+def test_an_export_that_fails_its_check_is_not_left_behind(trained, tmp_path, small_train, monkeypatch):
+    from catdog import export
+
+    run = tmp_path / "run"
+    shutil.copytree(trained.run_dir, run)
+    monkeypatch.setitem(export.TOLERANCES, "onnx", (-1.0, 1.0))  # no export can pass this
+    with pytest.raises(ModelError, match="deleted"):
+        export.export_run(run, "onnx", str(small_train))
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    assert "onnx" not in manifest["exports"] and manifest["failed"]["onnx"]["verified"] is False
+    assert not (run / "export" / "model.onnx").exists() and not list((run / "export").glob(".partial-*"))
+
+
+BLOCK_TENSORFLOW = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "sklearn", "matplotlib"):
+            raise ImportError(f"{name} is not installed in a serve-only environment")
+sys.meta_path.insert(0, _Block())
+"""
+
+
+@pytest.mark.parametrize("engine", ["onnx", "tflite"])
+def test_predict_with_an_exported_model_never_imports_tensorflow(exported_run, tmp_path, engine):
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
+    photo = tmp_path / "photo.jpg"
+    from conftest import TEST, read_rows
+
+    photo.write_bytes(read_rows(TEST, count=1)[0]["bytes"])
+    env = {"PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = catdog("predict", "--model", exported_run, photo, "--json", "--engine", engine, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["label"] in ("cat", "dog")
+    blocked = catdog("predict", "--model", exported_run, photo, "--json", "--engine", "keras", env=env)
+    assert blocked.returncode == 4 and "needs TensorFlow" in blocked.stderr
