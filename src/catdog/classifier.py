@@ -117,6 +117,7 @@ class Classifier:
         from .model.backbone import file_digest, resolve_weights
         from .model.build import build_networks
         from .runtime.keras_engine import KerasEngine
+        from .training.backbone_engine import feature_function
         from .training.feature_cache import DECODER_VERSION, FeatureCache
         from .training.features import extract_features
         from .training.fit import fine_tune, fit_head
@@ -141,8 +142,7 @@ class Classifier:
         namespace = f"mobilenetv2-{config.image_size}-{file_digest(weights)[:16]}-{DECODER_VERSION}"
         cache = FeatureCache(self.cache_path, namespace=namespace)
 
-        def compute(pixels: np.ndarray) -> np.ndarray:
-            return networks.features.predict_on_batch(pixels.astype(np.float32))
+        compute = feature_function(networks.features, config.feature_engine, cache.path.parent, namespace)
 
         def features_of(part_source: PhotoSource, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             found = extract_features(part_source, indices, compute, cache, report, config.image_size,

@@ -28,6 +28,7 @@ class TrainConfig:
     fine_tune_learning_rate: float = 1e-5
     augment: bool = False
     decode_threads: int = 4
+    feature_engine: str = "auto"  # engine for frozen-backbone features: auto (LiteRT when installed), tflite, keras
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -47,6 +48,7 @@ class TrainConfig:
             (self.fine_tune_epochs >= 1, "fine_tune_epochs must be at least 1"),
             (self.fine_tune_learning_rate > 0, "fine_tune_learning_rate must be positive"),
             (self.decode_threads >= 1, "decode_threads must be at least 1"),
+            (self.feature_engine in ("auto", "tflite", "keras"), "feature_engine must be auto, tflite or keras"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,0 +1,36 @@
+"""The frozen backbone as the fastest engine available, for feature extraction.
+
+On 2 CPU cores LiteRT (XNNPACK) runs MobileNetV2 about 2.5x faster than Keras' predict_on_batch,
+so the frozen backbone is converted once per set of weights (a few seconds, cached beside the
+feature cache) and features are computed with LiteRT. Keras stays the fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..files import atomic_path
+from ..progress import log
+
+FEATURE_ENGINES = ("auto", "tflite", "keras")
+
+
+def feature_function(feature_model, engine: str, cache_dir: Path, namespace: str) -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 pixels -> pooled backbone features, by `engine` (auto: LiteRT when installed)."""
+    if engine in ("auto", "tflite"):
+        try:
+            from ..runtime.tflite_engine import TfliteEngine
+
+            path = cache_dir / "backbones" / f"{namespace}.tflite"
+            if not path.is_file():
+                log("Converting the frozen backbone to LiteRT once for fast feature extraction …")
+                with atomic_path(path) as tmp:  # tmp keeps the .tflite suffix the exporter wants
+                    feature_model.export(str(tmp), format="litert", verbose=False)
+            return TfliteEngine(path).run
+        except Exception as exc:
+            if engine == "tflite":
+                raise
+            log(f"LiteRT feature extraction unavailable ({type(exc).__name__}); using Keras.")
+    return lambda pixels: feature_model.predict_on_batch(pixels.astype(np.float32))
