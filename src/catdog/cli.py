@@ -43,7 +43,7 @@ def _stdout(text: str) -> None:
     sys.stdout.flush()
 
 
-ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (fastest verified export, else keras), keras, onnx or tflite.")
+ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (fastest verified export, else keras), keras, onnx, tflite (fastest TFLite export), or an export: tflite-fp16, tflite-int8.")
 
 
 @app.command()

@@ -33,6 +33,7 @@ def default_threads() -> int:
 class EngineBase:
     name = "base"
     image_size = 224
+    artifact = "model.keras"  # which file runs: the Keras model or an export format
 
     def run(self, pixels: np.ndarray) -> np.ndarray:  # pragma: no cover - implemented by engines
         raise NotImplementedError

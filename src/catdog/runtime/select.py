@@ -10,12 +10,17 @@ from .exports import EXPORT_DIR, FORMATS, usable_exports
 
 
 def open_engine(model_path: Path, engine: str = "auto", threads: int | None = None) -> Engine:
-    if engine not in ENGINE_NAMES:
-        raise UsageError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINE_NAMES)}.")
+    exact_format = engine if engine in FORMATS and engine not in ENGINE_NAMES and FORMATS[engine][1] else None
+    if engine not in ENGINE_NAMES and not exact_format:
+        raise UsageError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINE_NAMES)}, tflite-fp16 or tflite-int8.")
     run_dir = model_path.parent
     if engine != "keras":
         exports = {fmt: rec for fmt, rec in usable_exports(run_dir, model_path).items() if FORMATS[fmt][1]}
-        if engine != "auto":
+        if exact_format:
+            exports = {fmt: rec for fmt, rec in exports.items() if fmt == exact_format}
+            if not exports:
+                raise ModelError(f"{run_dir} has no verified {exact_format} export; run `catdog export --model {run_dir} --format {exact_format}` first.")
+        elif engine != "auto":
             exports = {fmt: rec for fmt, rec in exports.items() if FORMATS[fmt][1] == engine}
             if not exports:
                 choices = " or ".join(f for f, (_, e) in FORMATS.items() if e == engine)
@@ -26,10 +31,13 @@ def open_engine(model_path: Path, engine: str = "auto", threads: int | None = No
             if FORMATS[fastest][1] == "onnx":
                 from .onnx_engine import OnnxEngine
 
-                return OnnxEngine(path, threads)
-            from .tflite_engine import TfliteEngine
+                opened = OnnxEngine(path, threads)
+            else:
+                from .tflite_engine import TfliteEngine
 
-            return TfliteEngine(path, threads)
+                opened = TfliteEngine(path, threads)
+            opened.artifact = fastest
+            return opened
     from .keras_engine import KerasEngine
 
     if not model_path.is_file():
