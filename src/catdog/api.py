@@ -15,7 +15,8 @@ import numpy as np
 from .classifier import Classifier, Scores, as_labelled_source
 from .config import TrainConfig
 from .data.pipeline import decode_batches
-from .evaluate.metrics import classification_metrics
+from .evaluate.calibration import apply_temperature
+from .evaluate.metrics import classification_metrics, expected_calibration_error
 from .files import write_json
 from .progress import log
 from .report import plots
@@ -81,6 +82,18 @@ def train(data: Any, *, test: Any = None, out: str | Path = "runs", name: str = 
         evaluated["test"] = (test_source, classifier.score(test_source))
     for split, (_, scores) in evaluated.items():
         metrics[split] = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), classifier.threshold)
+        if scores.pet_score is not None and classifier.neither_threshold is not None:
+            metrics[split]["refused_as_neither"] = float(np.mean(scores.pet_score < classifier.neither_threshold))
+    metrics["neither_threshold"] = classifier.neither_threshold
+    shown_split = "test" if "test" in evaluated else "validation"
+    shown_source, shown = evaluated[shown_split]
+    if classifier.temperature is not None:
+        # Temperature scaling is invertible: the uncalibrated probabilities are sigmoid(logit * T).
+        uncalibrated = apply_temperature(shown.p_dog, 1.0 / classifier.temperature)
+        metrics["calibration"] = {**classifier.calibration_,
+                                  f"{shown_split}_ece_before": expected_calibration_error(shown.labels, uncalibrated),
+                                  f"{shown_split}_ece_after": metrics[shown_split]["ece"]}
+        plots.plot_reliability(shown.labels, uncalibrated, shown.p_dog, run_dir / "reliability.png", shown_split)
 
     classifier.save(run_dir, extra={"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
                                     "versions": _versions(), "command": command or " ".join(sys.argv)})
@@ -91,13 +104,13 @@ def train(data: Any, *, test: Any = None, out: str | Path = "runs", name: str = 
     write_history_csv(classifier.history_, run_dir / "history.csv")
     write_json(run_dir / "metrics.json", metrics)
 
-    shown_split = "test" if "test" in evaluated else "validation"
-    shown_source, shown = evaluated[shown_split]
     plots.plot_history(classifier.history_, run_dir / "fit_result.png")
     plots.plot_confusion(metrics[shown_split]["confusion_matrix"], run_dir / "confusion_matrix.png", f"Confusion matrix ({shown_split})")
     plots.plot_roc(shown.labels, shown.p_dog, run_dir / "roc_curve.png", f"ROC curve ({shown_split})")
     _prediction_grid(classifier, shown_source, shown, run_dir / "module_test.png", config.seed)
     figures = {"Training curves": "fit_result.png", f"Confusion matrix ({shown_split})": "confusion_matrix.png",
                f"ROC curve ({shown_split})": "roc_curve.png", f"Predictions ({shown_split})": "module_test.png"}
+    if (run_dir / "reliability.png").is_file():
+        figures[f"Reliability before/after calibration ({shown_split})"] = "reliability.png"
     write_run_readme(run_dir, config.to_dict(), metrics, report, figures, command or " ".join(sys.argv))
     return TrainResult(run_dir, classifier, metrics)

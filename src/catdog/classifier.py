@@ -25,19 +25,30 @@ MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 
 
+NEITHER = "neither"
+
+
 @dataclass
 class Prediction:
+    """One photo's answer. `label` is cat, dog, neither (no cat or dog in the photo) or None when the
+    photo could not be read; `pet_score` is the evidence that a cat or dog is there at all."""
+
     id: str
     name: str
     label: str | None
     p_dog: float | None
     confidence: float | None
     error: str | None = None
+    pet_score: float | None = None
 
     @classmethod
-    def scored(cls, id: str, name: str, p_dog: float, threshold: float = 0.5) -> "Prediction":
+    def scored(cls, id: str, name: str, p_dog: float, pet_score: float | None = None, threshold: float = 0.5,
+               neither_below: float | None = None) -> "Prediction":
+        pet = None if pet_score is None else float(pet_score)
+        if pet is not None and neither_below is not None and pet < neither_below:
+            return cls(id, name, NEITHER, float(p_dog), 1.0 - pet, None, pet)
         is_dog = p_dog >= threshold
-        return cls(id, name, CLASS_NAMES[int(is_dog)], float(p_dog), float(p_dog if is_dog else 1.0 - p_dog))
+        return cls(id, name, CLASS_NAMES[int(is_dog)], float(p_dog), float(p_dog if is_dog else 1.0 - p_dog), None, pet)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,6 +63,7 @@ class Scores:
     labels: np.ndarray
     p_dog: np.ndarray
     report: DataReport
+    pet_score: np.ndarray | None = None
 
 
 def as_source(inputs: Any) -> PhotoSource:
@@ -97,12 +109,17 @@ class Classifier:
     """
 
     def __init__(self, config: TrainConfig | None = None, *, cache_path: str | os.PathLike[str] | None = None,
-                 threshold: float = 0.5, **settings: Any):
+                 threshold: float = 0.5, tta: bool = False, **settings: Any):
         base = config.to_dict() if config else {}
         self.config = TrainConfig.from_dict({**base, **settings})
         self.cache_path = cache_path
         self.threshold = threshold
+        self.tta = tta  # average each prediction with that of the mirrored photo
+        self.temperature: float | None = None  # fitted on validation photos, folded into the model
+        self.neither_threshold: float | None = None  # pet score below which a photo is "neither"
+        self.calibration_: dict[str, Any] = {}
         self.engine = None
+        self.model_path: Path | None = None
         self.history_: list[dict] = []
         self.data_report_: DataReport | None = None
         self.validation_: tuple[PhotoSource, np.ndarray] | None = None
@@ -176,7 +193,35 @@ class Classifier:
         self.engine = KerasEngine(networks.model)
         self.history_ = history
         self.validation_ = (val_source, val_kept)
+        self._finish_on_validation(networks.model, val_source, val_kept)
         return self
+
+    def _finish_on_validation(self, model, val_source: PhotoSource, val_kept: np.ndarray) -> None:
+        """Add the pet score ("neither"), fit the temperature and the neither threshold, all on the
+        validation photos only, in one pass over them."""
+        from .evaluate.calibration import apply_temperature, fit_temperature
+        from .evaluate.metrics import expected_calibration_error
+        from .model.backbone import resolve_classifier_weights
+        from .model.build import fold_temperature, imagenet_top_weights, with_pet_score
+        from .runtime.keras_engine import KerasEngine
+
+        try:
+            kernel, bias = imagenet_top_weights(resolve_classifier_weights())
+            self.engine = KerasEngine(with_pet_score(model, kernel, bias))
+        except ModelError as exc:
+            log(f"Training without the 'neither' answer: {exc}")
+        val = self.score(val_source, val_kept)
+        if val.pet_score is not None:
+            # At most `neither_rate` of the validation cats and dogs fall below the threshold.
+            self.neither_threshold = float(np.quantile(val.pet_score, self.config.neither_rate))
+        if self.config.calibrate:
+            self.temperature = fit_temperature(val.p_dog, val.labels)
+            fold_temperature(model, self.temperature)  # the deployable model shares this head
+            self.calibration_ = {
+                "temperature": self.temperature,
+                "validation_ece_before": expected_calibration_error(val.labels, val.p_dog),
+                "validation_ece_after": expected_calibration_error(val.labels, apply_temperature(val.p_dog, self.temperature)),
+            }
 
     # ------------------------------------------------------------------ inference
 
@@ -194,8 +239,35 @@ class Classifier:
 
             for photos, pixels in decode_batches(source.photos(indices), engine.image_size, self.config.batch_size,
                                                  self.config.decode_threads, skip):
-                yield photos, engine.predict(pixels)
+                yield photos, *self.predict_pixels(pixels)
                 bar.advance(len(photos))
+
+    def predict_pixels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(p(dog), pet score or None) for decoded uint8 photos [n, s, s, 3]; with `tta`, averaged
+        with the mirrored photos."""
+        engine = self._require_engine()
+        p_dog, pet = engine.scores(pixels)
+        if self.tta:
+            p_flip, pet_flip = engine.scores(np.ascontiguousarray(pixels[:, :, ::-1]))
+            p_dog = (p_dog + p_flip) / 2
+            pet = None if pet is None else (pet + pet_flip) / 2
+        return p_dog, pet
+
+    def explain(self, inputs: Any) -> list:
+        """Grad-CAM Explanation (id, label, p_dog, heatmap [s, s] in [0, 1], pixels) per readable photo."""
+        from .explain.run import explain
+
+        return explain(self, inputs)
+
+    def keras_model(self):
+        """The Keras model (for Grad-CAM), loaded from the run when another engine serves predictions."""
+        from .runtime.keras_engine import KerasEngine
+
+        if isinstance(self.engine, KerasEngine):
+            return self.engine.model
+        if self.model_path is None:
+            raise ModelError("Explanations need the Keras model; load the classifier from its run folder.")
+        return KerasEngine.load(self.model_path).model
 
     def predict_photos(self, inputs: Any) -> list[Prediction]:
         """One Prediction per input item, in input order; unreadable items carry `error` instead of a label."""
@@ -205,9 +277,11 @@ class Classifier:
         def on_skip(photo, reason):
             results[photo.index] = Prediction(photo.id, photo.name, None, None, None, reason)
 
-        for photos, p_dog in self._batches(source, None, on_skip, "Predicting"):
-            for photo, p in zip(photos, p_dog):
-                results[photo.index] = Prediction.scored(photo.id, photo.name, float(p), self.threshold)
+        for photos, p_dog, pet in self._batches(source, None, on_skip, "Predicting"):
+            for row, photo in enumerate(photos):
+                results[photo.index] = Prediction.scored(photo.id, photo.name, float(p_dog[row]),
+                                                         None if pet is None else pet[row], self.threshold,
+                                                         self.neither_threshold)
         return [results[i] for i in sorted(results)]
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
@@ -215,7 +289,7 @@ class Classifier:
         return np.array([np.nan if p.p_dog is None else p.p_dog for p in self.predict_photos(inputs)])
 
     def predict(self, inputs: Any) -> list[str | None]:
-        """'cat' or 'dog' per input item; None where the item could not be read."""
+        """'cat', 'dog' or 'neither' per input item; None where the item could not be read."""
         return [p.label for p in self.predict_photos(inputs)]
 
     def score(self, data: Any, indices=None) -> Scores:
@@ -227,23 +301,39 @@ class Classifier:
         if bad.size:
             check_labels(chosen, source.description)  # raises the one-sentence label error
         report = DataReport(source.description, rows=len(chosen), counts=label_counts(chosen))
-        ids, kept, p_all = [], [], []
-        for photos, p_dog in self._batches(source, indices, report.skip, "Evaluating"):
+        ids, kept, p_all, pet_all = [], [], [], []
+        for photos, p_dog, pet in self._batches(source, indices, report.skip, "Evaluating"):
             ids += [p.id for p in photos]
             kept += [p.index for p in photos]
             p_all.append(p_dog)
+            pet_all.append(pet)
         kept_arr = np.array(kept, dtype=np.int64)
         p = np.concatenate(p_all) if p_all else np.zeros(0, dtype=np.float32)
-        return Scores(ids, kept_arr, labels[kept_arr] if kept else np.zeros(0, dtype=np.int64), p, report)
+        pets = np.concatenate(pet_all) if pet_all and all(x is not None for x in pet_all) else None
+        return Scores(ids, kept_arr, labels[kept_arr] if kept else np.zeros(0, dtype=np.int64), p, report, pets)
 
-    def evaluate(self, data: Any) -> dict[str, Any]:
-        """accuracy, precision, recall, f1, roc_auc, log_loss, ece, confusion_matrix, n, skipped."""
-        from .evaluate.metrics import classification_metrics
+    def evaluate(self, data: Any, ood: Any = None) -> dict[str, Any]:
+        """accuracy, precision, recall, f1, roc_auc, log_loss, ece, confusion_matrix, n, skipped; with
+        `ood` (photos with no cat or dog) also ood = {auroc, refused_ood, refused_in}."""
+        from .evaluate.metrics import classification_metrics, ood_metrics
 
         scores = self.score(data)
         if len(scores.p_dog) == 0:
             raise DataError(f"No photo of {scores.report.source} could be decoded, so there is nothing to evaluate.")
-        return classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), self.threshold)
+        metrics = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), self.threshold)
+        if ood is not None:
+            if scores.pet_score is None or self.neither_threshold is None:
+                raise ModelError("This model has no 'neither' score (trained before it existed, or without the ImageNet "
+                                 "classifier weights); retrain it to evaluate --ood.")
+            ood_pets = self.pet_scores(ood)
+            metrics["ood"] = ood_metrics(scores.pet_score, ood_pets, self.neither_threshold)
+        return metrics
+
+    def pet_scores(self, inputs: Any) -> np.ndarray:
+        """The pet score of every readable photo of `inputs` (labels not needed)."""
+        source = as_source(inputs) if not isinstance(inputs, (str, os.PathLike)) else open_source(inputs, require_labels=False)
+        pets = [pet for _, _, pet in self._batches(source, None, lambda photo, reason: None, "Scoring") if pet is not None]
+        return np.concatenate(pets) if pets else np.zeros(0, dtype=np.float32)
 
     # ------------------------------------------------------------------ persistence
 
@@ -255,7 +345,9 @@ class Classifier:
         with atomic_path(model_path) as tmp:
             engine.model.save(tmp)
         if path.suffix != ".keras":
-            write_json(path / CONFIG_FILE, {"config": self.config.to_dict(), "threshold": self.threshold, **(extra or {})})
+            write_json(path / CONFIG_FILE, {"config": self.config.to_dict(), "threshold": self.threshold,
+                                            "temperature": self.temperature, "neither_threshold": self.neither_threshold,
+                                            **(extra or {})})
         return model_path
 
     @classmethod
@@ -274,7 +366,10 @@ class Classifier:
         if (model_path.parent / CONFIG_FILE).is_file():
             saved = json.loads((model_path.parent / CONFIG_FILE).read_text())
         classifier = cls(TrainConfig.from_dict(saved.get("config", {})), threshold=saved.get("threshold", 0.5), **options)
+        classifier.temperature = saved.get("temperature")
+        classifier.neither_threshold = saved.get("neither_threshold")
         classifier.engine = open_engine(model_path, engine)
+        classifier.model_path = model_path
         return classifier
 
 

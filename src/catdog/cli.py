@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import CatdogError, UsageError
+from .errors import CatdogError, DataError, UsageError
 from .progress import console, log
 
 INTERNAL_ERROR_EXIT = 70
@@ -43,6 +43,7 @@ def _stdout(text: str) -> None:
     sys.stdout.flush()
 
 
+TTA_OPTION = typer.Option(False, "--tta", help="Test-time augmentation: average with the mirrored photo (2x the cost).")
 ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (fastest verified export, else keras), keras, onnx, tflite (fastest TFLite export), or an export: tflite-fp16, tflite-int8.")
 
 
@@ -98,11 +99,13 @@ def evaluate(
     data: str = typer.Option(..., "--data", help="Labelled photos: parquet, class folders or hf://NAME."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object to stdout."),
     engine: str = ENGINE_OPTION,
+    ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog: adds ood {auroc, refused_ood, refused_in}."),
+    tta: bool = TTA_OPTION,
 ) -> None:
     """Accuracy, precision, recall, F1, ROC AUC, log loss, ECE and the confusion matrix on labelled photos."""
     from .classifier import Classifier
 
-    metrics = Classifier.load(model, engine=engine).evaluate(data)
+    metrics = Classifier.load(model, engine=engine, tta=tta).evaluate(data, ood=ood)
     if as_json:
         _stdout(json.dumps(metrics))
         return
@@ -110,7 +113,11 @@ def evaluate(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+        if isinstance(value, dict):
+            for sub, sub_value in value.items():
+                table.add_row(f"{key}.{sub}", f"{sub_value:.4f}" if isinstance(sub_value, float) else str(sub_value))
+        else:
+            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     _out.print(table)
 
 
@@ -121,15 +128,16 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list to stdout."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV to stdout."),
     engine: str = ENGINE_OPTION,
+    tta: bool = TTA_OPTION,
 ) -> None:
     """Label photos as cat or dog. Unreadable photos get an error row; the rest are still predicted."""
     from .classifier import Classifier
 
     if as_json and as_csv:
         raise UsageError("Choose one of --json and --csv.")
-    predictions = Classifier.load(model, engine=engine).predict_photos(paths)
+    predictions = Classifier.load(model, engine=engine, tta=tta).predict_photos(paths)
     rows = [{"path": p.id, "name": p.name, "label": p.label, "p_dog": p.p_dog, "confidence": p.confidence,
-             "error": p.error} for p in predictions]
+             "pet_score": p.pet_score, "error": p.error} for p in predictions]
     if as_json:
         _stdout(json.dumps(rows))
     elif as_csv:
@@ -140,11 +148,12 @@ def predict(
         _stdout(buffer.getvalue())
     else:
         table = Table()
-        for column in ("path", "label", "p(dog)", "confidence", "error"):
+        for column in ("path", "label", "p(dog)", "confidence", "pet score", "error"):
             table.add_column(column)
         for row in rows:
             table.add_row(row["path"], row["label"] or "—", "" if row["p_dog"] is None else f"{row['p_dog']:.4f}",
-                          "" if row["confidence"] is None else f"{row['confidence']:.1%}", row["error"] or "")
+                          "" if row["confidence"] is None else f"{row['confidence']:.1%}",
+                          "" if row["pet_score"] is None else f"{row['pet_score']:.3f}", row["error"] or "")
         _out.print(table)
     failed = sum(1 for p in predictions if p.error)
     if failed:
@@ -172,6 +181,50 @@ def export(
         table.add_row(fmt, f"export/{record['file']}", f"{record['max_abs_diff']:.2e}", f"{record['label_agreement']:.1%}",
                       f"{record['images_per_second']:.0f}", f"{record['bytes'] / 2**20:.1f}")
     _out.print(table)
+
+
+@app.command()
+def explain(
+    photos: List[str] = typer.Argument(..., help="Photos: files, folders, globs or parquet files."),
+    model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME) or .keras file."),
+    out: Path = typer.Option(..., "--out", help="Folder for one Grad-CAM PNG per photo and grid.png."),
+) -> None:
+    """Grad-CAM heatmaps: where in each photo the evidence for its label lies."""
+    from .classifier import Classifier
+    from .explain.run import explain as explain_photos, write_explanations
+
+    written = write_explanations(explain_photos(Classifier.load(model, engine="keras"), photos), out)
+    if not written:
+        raise DataError(f"None of {', '.join(photos)} could be read as a photo.")
+    log(f"Wrote {len(written) - 1} heatmap(s) and {written[-1]}")
+    _stdout(str(written[-1]))
+
+
+@app.command()
+def robustness(
+    model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME)."),
+    data: str = typer.Option(..., "--data", help="Labelled photos."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N photos."),
+    engine: str = ENGINE_OPTION,
+    tta: bool = TTA_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Accuracy under 8 common corruptions at 3 severities; writes robustness.json/.md/.png to the run folder."""
+    from .classifier import Classifier
+    from .evaluate.robustness import evaluate_robustness, robustness_markdown
+    from .files import write_json, write_text
+    from .report.plots import plot_robustness
+
+    result = evaluate_robustness(Classifier.load(model, engine=engine, tta=tta), data, limit)
+    run_dir = model if model.is_dir() else model.parent
+    write_json(run_dir / "robustness.json", result)
+    write_text(run_dir / "robustness.md", robustness_markdown(result))
+    plot_robustness(result, run_dir / "robustness.png", run_dir.name)
+    if as_json:
+        _stdout(json.dumps(result))
+    else:
+        _out.print(robustness_markdown(result))
+        log(f"Wrote {run_dir / 'robustness.json'}, robustness.md and robustness.png")
 
 
 @data_app.command("inspect")

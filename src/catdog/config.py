@@ -27,6 +27,10 @@ class TrainConfig:
     fine_tune_epochs: int = 5
     fine_tune_learning_rate: float = 1e-5
     augment: bool = False
+    # Temperature scaling on the validation photos, folded into the saved model.
+    calibrate: bool = True
+    # Fraction of validation cats and dogs allowed to be answered "neither" (sets its threshold).
+    neither_rate: float = 0.01
     decode_threads: int = 4
     feature_engine: str = "auto"  # engine for frozen-backbone features: auto (LiteRT when installed), tflite, keras
     extra: dict[str, Any] = field(default_factory=dict)
@@ -48,6 +52,7 @@ class TrainConfig:
             (self.fine_tune_epochs >= 1, "fine_tune_epochs must be at least 1"),
             (self.fine_tune_learning_rate > 0, "fine_tune_learning_rate must be positive"),
             (self.decode_threads >= 1, "decode_threads must be at least 1"),
+            (0.0 <= self.neither_rate < 0.5, "neither_rate must be in [0, 0.5), for example 0.01"),
             (self.feature_engine in ("auto", "tflite", "keras"), "feature_engine must be auto, tflite or keras"),
         ]
         for ok, message in checks:

@@ -45,3 +45,20 @@ def classification_metrics(y_true, p_dog, skipped: int = 0, threshold: float = 0
         "n": int(len(y_true)),
         "skipped": int(skipped),
     }
+
+
+def ood_metrics(in_scores: np.ndarray, ood_scores: np.ndarray, threshold: float) -> dict:
+    """How well the pet score separates cat/dog photos from photos with neither, and what the
+    threshold refuses: AUROC (in = positive), fraction of OOD photos refused, fraction of in refused."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(in_scores) == 0 or len(ood_scores) == 0:
+        raise ValueError("ood metrics need photos on both sides")
+    labels = np.concatenate([np.ones(len(in_scores)), np.zeros(len(ood_scores))])
+    return {
+        "auroc": float(roc_auc_score(labels, np.concatenate([in_scores, ood_scores]))),
+        "refused_ood": float(np.mean(ood_scores < threshold)),
+        "refused_in": float(np.mean(in_scores < threshold)),
+        "threshold": float(threshold),
+        "n_ood": int(len(ood_scores)),
+    }

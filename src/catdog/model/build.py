@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..config import TrainConfig
 from .backbone import FEATURE_DIM, build_backbone
 
@@ -67,3 +69,46 @@ def feature_model_of(model):
     import keras
 
     return keras.Model(model.inputs, model.get_layer("pool").output, name="features")
+
+
+# ImageNet classes that are a pet cat or dog (Keras indices; see ../shared/weights/imagenet_labels.txt,
+# where Keras class i is line i + 1): 151-268 are dog breeds, 281-285 domestic cats. The choice was
+# made by measurement (docs/TRUST.md).
+PET_CLASSES = tuple(range(151, 269)) + tuple(range(281, 286))
+OUTPUT_NAME = "p_dog_and_pet_score"
+
+
+def fold_temperature(model, temperature: float) -> None:
+    """Calibrate in place: sigmoid(z / T) == the head's last Dense with kernel and bias divided by T."""
+    last = model.get_layer("head").layers[-1]
+    kernel, bias = last.get_weights()
+    last.set_weights([kernel / temperature, bias / temperature])
+
+
+def with_pet_score(model, imagenet_kernel: np.ndarray, imagenet_bias: np.ndarray):
+    """The deployable model: [p(dog), pet score] per photo, where the pet score is the ImageNet
+    classifier's probability mass on cat and dog classes, computed from the same pooled features."""
+    import keras
+    from keras import layers
+
+    pooled = model.get_layer("pool").output
+    p_dog = model.get_layer("head")(pooled)
+    imagenet = layers.Dense(1000, activation="softmax", name="imagenet_classifier", trainable=False)
+    probabilities = imagenet(pooled)
+    imagenet.set_weights([imagenet_kernel, imagenet_bias])
+    mass = layers.Dense(1, use_bias=False, name="pet_mass", trainable=False)
+    pet = mass(probabilities)
+    mask = np.zeros((1000, 1), dtype=np.float32)
+    mask[list(PET_CLASSES)] = 1.0
+    mass.set_weights([mask])
+    outputs = layers.Concatenate(name=OUTPUT_NAME)([p_dog, pet])
+    return keras.Model(model.inputs, outputs, name=MODEL_NAME)
+
+
+def imagenet_top_weights(with_top_path) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel and bias of MobileNetV2's 1000-class ImageNet layer, read from the with-top weights."""
+    import keras
+
+    full = keras.applications.MobileNetV2(include_top=True, weights=str(with_top_path))
+    kernel, bias = full.get_layer("predictions").get_weights()
+    return kernel, bias

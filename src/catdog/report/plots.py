@@ -91,3 +91,49 @@ def plot_prediction_grid(pixels: np.ndarray, labels: Sequence[int | None], p_dog
         ax.imshow(image)
         ax.set_title(f"{name} {confidence:.1%}", color=colour, fontsize=12)
     return _save(plt, fig, path)
+
+
+def plot_reliability(labels: np.ndarray, before: np.ndarray, after: np.ndarray, path: Path, split: str) -> Path:
+    """Accuracy against confidence per bin, before and after temperature scaling; the diagonal is perfect."""
+    from ..evaluate.calibration import reliability_bins
+    from ..evaluate.metrics import expected_calibration_error
+
+    plt, fig, ax = _figure(figsize=(5, 4.6))
+    ax.plot([0.5, 1], [0.5, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    for name, p in (("before", before), ("after", after)):
+        bins = [b for b in reliability_bins(labels, p) if b["count"]]
+        ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-",
+                label=f"{name} (ECE {expected_calibration_error(labels, p):.4f})")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Reliability ({split})")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def plot_explanation_grid(explanations, path: Path, columns: int = 4) -> Path:
+    from ..explain.gradcam import overlay
+
+    rows = max(1, int(np.ceil(len(explanations) / columns)))
+    plt, fig, axes = _figure(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, item in zip(axes.flat, explanations):
+        ax.imshow(overlay(item.pixels, item.heatmap))
+        confidence = item.p_dog if item.label == "dog" else 1 - item.p_dog
+        ax.set_title(f"{item.label} {confidence:.1%}", fontsize=12)
+    return _save(plt, fig, path)
+
+
+def plot_robustness(table: dict, path: Path, title: str) -> Path:
+    plt, fig, ax = _figure(figsize=(7, 4.6))
+    for name, accuracies in table["accuracy"].items():
+        ax.plot([0, 1, 2, 3], [table["clean_accuracy"], *accuracies], "o-", label=name.replace("_", " "))
+    ax.set_xticks([0, 1, 2, 3], ["clean", "1", "2", "3"])
+    ax.set_xlabel("severity")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{title}: mean corruption accuracy {table['mean_corruption_accuracy']:.3f}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    return _save(plt, fig, path)

@@ -35,7 +35,7 @@ def write_history_csv(history: Sequence[dict], path: Path) -> None:
 
 
 def _metrics_rows(metrics: dict[str, Any]) -> str:
-    names = ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece", "n", "skipped"]
+    names = ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece", "refused_as_neither", "n", "skipped"]
     splits = [s for s in ("validation", "test") if s in metrics]
     lines = ["| metric | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
     for name in names:

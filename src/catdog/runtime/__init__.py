@@ -25,6 +25,10 @@ class Engine(Protocol):
         """uint8 [n, s, s, 3] RGB -> float [n] probability of dog."""
         ...
 
+    def scores(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(p(dog), pet score or None)."""
+        ...
+
 
 def default_threads() -> int:
     return int(os.environ.get("CATDOG_THREADS") or os.cpu_count() or 1)
@@ -38,7 +42,12 @@ class EngineBase:
     def run(self, pixels: np.ndarray) -> np.ndarray:  # pragma: no cover - implemented by engines
         raise NotImplementedError
 
-    def predict(self, pixels: np.ndarray) -> np.ndarray:
+    def scores(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(p(dog) [n], pet score [n] or None for models saved without one)."""
         if len(pixels) == 0:
-            return np.zeros(0, dtype=np.float32)
-        return np.asarray(self.run(pixels), dtype=np.float32).reshape(len(pixels), -1)[:, 0]
+            return np.zeros(0, dtype=np.float32), None
+        output = np.asarray(self.run(pixels), dtype=np.float32).reshape(len(pixels), -1)
+        return output[:, 0], (output[:, 1] if output.shape[1] > 1 else None)
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        return self.scores(pixels)[0]

@@ -1,0 +1,46 @@
+"""`catdog explain`: Grad-CAM heatmaps for photos, one PNG each plus a grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.pipeline import decode_batches
+from ..data.sources import CLASS_NAMES
+from ..files import atomic_path
+from .gradcam import Explanation, gradcam, overlay
+
+
+def explain(classifier, inputs: Any, batch_size: int = 8) -> list[Explanation]:
+    """Grad-CAM for every readable photo of `inputs` (unreadable ones are left out)."""
+    from ..classifier import as_source
+
+    model = classifier.keras_model()
+    size = int(model.input_shape[1])
+    explanations = []
+    for photos, pixels in decode_batches(as_source(inputs).photos(), size, batch_size, classifier.config.decode_threads):
+        heatmaps, p_dog = gradcam(model, pixels)
+        for photo, image, heat, p in zip(photos, pixels, heatmaps, p_dog):
+            explanations.append(Explanation(photo.id, CLASS_NAMES[int(p >= 0.5)], float(p), heat, image))
+    return explanations
+
+
+def write_explanations(explanations: list[Explanation], out: Path) -> list[Path]:
+    """One overlay PNG per photo and grid.png with all of them, titled with label and probability."""
+    from PIL import Image
+
+    from ..report.plots import plot_explanation_grid
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, item in enumerate(explanations):
+        stem = Path(item.id.split("#")[0]).stem + (f"_{item.id.split('#')[1]}" if "#" in item.id else "")
+        target = out / f"{number:03d}_{stem}_gradcam.png"
+        with atomic_path(target) as tmp:
+            Image.fromarray(np.concatenate([item.pixels, overlay(item.pixels, item.heatmap)], axis=1)).save(tmp, format="PNG")
+        written.append(target)
+    if explanations:
+        written.append(plot_explanation_grid(explanations, out / "grid.png"))
+    return written

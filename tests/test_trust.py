@@ -1,0 +1,104 @@
+"""Grad-CAM, "neither", calibration, robustness and TTA on the model trained by the `trained` fixture."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog import Classifier
+from catdog.data.decode import decode_image
+from catdog.evaluate.calibration import apply_temperature, fit_temperature
+from catdog.evaluate.robustness import CORRUPTIONS, SEVERITIES, corrupt_batch
+from conftest import DATA, TEST, read_rows
+from test_cli import catdog
+
+OOD = DATA / "ood.parquet"
+
+
+def test_gradcam_heat_lies_on_the_cat_not_on_the_grey_half(trained, tmp_path):
+    classifier = trained.classifier
+    cats = [r for r in read_rows(TEST, count=40) if r["label"] == 0]
+    # The photo the model is surest is a cat, squeezed into the left half of a grey picture.
+    best = max(cats, key=lambda r: 1 - classifier.predict_proba(r["bytes"])[0])
+    cat = decode_image(best["bytes"], 224)
+    picture = np.full((224, 224, 3), 127, dtype=np.uint8)
+    picture[:, :112] = np.asarray(Image.fromarray(cat).resize((112, 224)))
+    from catdog.explain.run import write_explanations
+
+    [explanation] = classifier.explain([picture])
+    heat = explanation.heatmap
+    assert heat.shape == (224, 224) and 0 <= heat.min() and heat.max() == pytest.approx(1.0)
+    assert heat[:, :112].sum() > 0.7 * heat.sum(), heat[:, :112].sum() / heat.sum()
+    written = write_explanations([explanation], tmp_path / "cams")
+    assert [p.name for p in written] == ["000_photo 0_gradcam.png", "grid.png"]
+
+
+def test_neither_separates_flowers_from_cats_and_dogs(trained, small_test):
+    classifier = trained.classifier
+    assert classifier.neither_threshold is not None
+    metrics = classifier.evaluate(small_test, ood=OOD)
+    ood = metrics["ood"]
+    assert ood["n_ood"] == 100 and ood["auroc"] >= 0.97, ood
+    assert ood["refused_ood"] >= 0.8 and ood["refused_in"] <= 0.05, ood
+    flowers = classifier.predict_photos(OOD)
+    assert sum(p.label == "neither" for p in flowers) == round(ood["refused_ood"] * 100)
+    assert all(p.pet_score is not None and 0 <= p.pet_score <= 1 for p in flowers)
+
+
+def test_evaluate_cli_adds_the_ood_object(trained, small_test):
+    result = catdog("evaluate", "--model", trained.run_dir, "--data", small_test, "--ood", OOD, "--json")
+    assert result.returncode == 0, result.stderr
+    ood = json.loads(result.stdout)["ood"]
+    assert set(ood) >= {"auroc", "refused_ood", "refused_in"}
+
+
+def test_temperature_scaling_recovers_a_known_temperature_and_is_folded_into_the_model(trained):
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 4, 20000)
+    y = (rng.random(20000) < 1 / (1 + np.exp(-z / 2.5))).astype(int)
+    assert fit_temperature(1 / (1 + np.exp(-z)), y) == pytest.approx(2.5, rel=0.05)
+    metrics = json.loads((trained.run_dir / "metrics.json").read_text())
+    calibration = metrics["calibration"]
+    assert calibration["temperature"] == trained.classifier.temperature > 0
+    assert {"validation_ece_before", "validation_ece_after", "test_ece_before", "test_ece_after"} <= set(calibration)
+    assert calibration["validation_ece_after"] <= calibration["validation_ece_before"] + 1e-9
+    assert (trained.run_dir / "reliability.png").is_file()
+
+
+def test_folding_the_temperature_equals_scaling_the_logit(trained):
+    from catdog.model.build import fold_temperature
+    import keras
+
+    model = keras.models.clone_model(trained.classifier.engine.model)
+    model.set_weights(trained.classifier.engine.model.get_weights())
+    pixels = decode_image(read_rows(TEST, count=1)[0]["bytes"])[None].astype(np.float32)
+    before = float(model.predict_on_batch(pixels)[0, 0])
+    fold_temperature(model, 3.0)
+    assert float(model.predict_on_batch(pixels)[0, 0]) == pytest.approx(apply_temperature(np.array([before]), 3.0)[0], abs=1e-5)
+
+
+def test_tta_averages_the_photo_and_its_mirror(trained):
+    pixels = np.stack([decode_image(r["bytes"]) for r in read_rows(TEST, count=4)])
+    plain = Classifier.load(trained.run_dir, engine="keras")
+    with_tta = Classifier.load(trained.run_dir, engine="keras", tta=True)
+    expected = (plain.predict_pixels(pixels)[0] + plain.predict_pixels(pixels[:, :, ::-1])[0]) / 2
+    assert np.allclose(with_tta.predict_pixels(pixels)[0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_corruptions_are_seeded_and_change_the_photo(name):
+    pixels = np.stack([decode_image(r["bytes"]) for r in read_rows(TEST, count=2)])
+    for severity in SEVERITIES:
+        first, again = corrupt_batch(pixels, name, severity, 7), corrupt_batch(pixels, name, severity, 7)
+        assert first.shape == pixels.shape and first.dtype == np.uint8
+        assert np.array_equal(first, again) and not np.array_equal(first, pixels)
+
+
+def test_robustness_command_writes_table_and_plot(trained, small_test):
+    result = catdog("robustness", "--model", trained.run_dir, "--data", small_test, "--limit", "16", "--json")
+    assert result.returncode == 0, result.stderr
+    table = json.loads(result.stdout)
+    assert table["n"] == 16 and set(table["accuracy"]) == set(CORRUPTIONS)
+    assert all(0 <= v <= 1 for row in table["accuracy"].values() for v in row)
+    assert {"robustness.json", "robustness.md", "robustness.png"} <= {p.name for p in trained.run_dir.iterdir()}
