@@ -190,37 +190,49 @@ class Classifier:
                     train_store.close()
                     val_store.close()
 
-        self.engine = KerasEngine(networks.model)
         self.history_ = history
         self.validation_ = (val_source, val_kept)
-        self._finish_on_validation(networks.model, val_source, val_kept)
+        self.engine = KerasEngine(self._deployable(networks.model))
+        if config.fine_tune:  # the backbone changed: validation photos go through the whole model
+            val = self.score(val_source, val_kept)
+            val_p, val_pet, val_labels = val.p_dog, val.pet_score, val.labels
+        else:  # frozen backbone: its cached features give the same outputs at a fraction of the cost
+            from .model.build import feature_tail
+
+            output = np.asarray(feature_tail(self.engine.model).predict(x_val, batch_size=256, verbose=0))
+            val_p, val_labels = output[:, 0], y_val.astype(int)
+            val_pet = output[:, 1] if output.shape[1] > 1 else None
+        self._fit_thresholds(networks.model, val_p, val_pet, val_labels)
         return self
 
-    def _finish_on_validation(self, model, val_source: PhotoSource, val_kept: np.ndarray) -> None:
-        """Add the pet score ("neither"), fit the temperature and the neither threshold, all on the
-        validation photos only, in one pass over them."""
-        from .evaluate.calibration import apply_temperature, fit_temperature
-        from .evaluate.metrics import expected_calibration_error
+    def _deployable(self, model):
+        """The model with the pet score as a second output column, when the ImageNet classifier
+        weights can be found; otherwise the model as it is, without a "neither" answer."""
         from .model.backbone import resolve_classifier_weights
-        from .model.build import fold_temperature, imagenet_top_weights, with_pet_score
-        from .runtime.keras_engine import KerasEngine
+        from .model.build import imagenet_top_weights, with_pet_score
 
         try:
-            kernel, bias = imagenet_top_weights(resolve_classifier_weights())
-            self.engine = KerasEngine(with_pet_score(model, kernel, bias))
+            return with_pet_score(model, *imagenet_top_weights(resolve_classifier_weights()))
         except ModelError as exc:
             log(f"Training without the 'neither' answer: {exc}")
-        val = self.score(val_source, val_kept)
-        if val.pet_score is not None:
+            return model
+
+    def _fit_thresholds(self, model, val_p: np.ndarray, val_pet: np.ndarray | None, val_labels: np.ndarray) -> None:
+        """Fit the temperature and the "neither" threshold on the validation photos only."""
+        from .evaluate.calibration import apply_temperature, fit_temperature
+        from .evaluate.metrics import expected_calibration_error
+        from .model.build import fold_temperature
+
+        if val_pet is not None:
             # At most `neither_rate` of the validation cats and dogs fall below the threshold.
-            self.neither_threshold = float(np.quantile(val.pet_score, self.config.neither_rate))
+            self.neither_threshold = float(np.quantile(val_pet, self.config.neither_rate))
         if self.config.calibrate:
-            self.temperature = fit_temperature(val.p_dog, val.labels)
+            self.temperature = fit_temperature(val_p, val_labels)
             fold_temperature(model, self.temperature)  # the deployable model shares this head
             self.calibration_ = {
                 "temperature": self.temperature,
-                "validation_ece_before": expected_calibration_error(val.labels, val.p_dog),
-                "validation_ece_after": expected_calibration_error(val.labels, apply_temperature(val.p_dog, self.temperature)),
+                "validation_ece_before": expected_calibration_error(val_labels, val_p),
+                "validation_ece_after": expected_calibration_error(val_labels, apply_temperature(val_p, self.temperature)),
             }
 
     # ------------------------------------------------------------------ inference

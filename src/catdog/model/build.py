@@ -106,9 +106,35 @@ def with_pet_score(model, imagenet_kernel: np.ndarray, imagenet_bias: np.ndarray
 
 
 def imagenet_top_weights(with_top_path) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel and bias of MobileNetV2's 1000-class ImageNet layer, read from the with-top weights."""
+    """Kernel and bias of MobileNetV2's 1000-class ImageNet layer, read from the with-top weights file
+    (straight from its HDF5 layout; building the whole with-top network only to read one layer is slow)."""
+    try:
+        import h5py
+
+        with h5py.File(with_top_path, "r") as weights:
+            group = weights["predictions"]
+            names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+            kernel, bias = (np.asarray(group[name]) for name in names)
+        if kernel.shape == (FEATURE_DIM, 1000) and bias.shape == (1000,):
+            return kernel, bias
+    except (KeyError, OSError, ValueError):
+        pass
     import keras
 
     full = keras.applications.MobileNetV2(include_top=True, weights=str(with_top_path))
     kernel, bias = full.get_layer("predictions").get_weights()
     return kernel, bias
+
+
+def feature_tail(model):
+    """pooled features -> the model's output, sharing the model's own layers: when the backbone is
+    frozen, cached features give exactly what the whole model gives, without rerunning it."""
+    import keras
+    from keras import layers
+
+    features = keras.Input((FEATURE_DIM,), name="features")
+    outputs = model.get_layer("head")(features)
+    if any(layer.name == OUTPUT_NAME for layer in model.layers):
+        pet = model.get_layer("pet_mass")(model.get_layer("imagenet_classifier")(features))
+        outputs = layers.Concatenate()([outputs, pet])
+    return keras.Model(features, outputs, name="feature_tail")
