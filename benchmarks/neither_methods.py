@@ -23,9 +23,17 @@ from catdog.data.pipeline import decode_batches
 from catdog.data.sources import open_source
 from catdog.data.split import stratified_split
 from catdog.model.backbone import resolve_classifier_weights, resolve_weights
-from catdog.model.build import build_networks, imagenet_top_weights
+from catdog.model.build import build_networks
 
 SHARED = Path(os.environ.get("SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def imagenet_top_weights(with_top_path):
+    """MobileNetV2's 1000-class ImageNet layer, read from the with-top weights file."""
+    import h5py
+
+    with h5py.File(with_top_path, "r") as weights:
+        return weights["predictions"]["predictions/kernel"][()], weights["predictions"]["predictions/bias"][()]
 
 
 def features(model, spec, indices=None):
@@ -50,6 +58,7 @@ def main() -> None:
 
     unit = lambda f: f / np.linalg.norm(f, axis=1, keepdims=True)
     bank = unit(f_train)
+    # Keras ImageNet indices (line i + 1 of imagenet_labels.txt): 151-268 dog breeds, 281-285 domestic cats.
     pets = list(range(151, 269)) + list(range(281, 286))
     wide = list(range(151, 294))
     methods = {
@@ -57,7 +66,10 @@ def main() -> None:
         "ImageNet mass, 151-293 (with wolves, foxes, wild cats)": lambda f: softmax(f)[:, wide].sum(axis=1),
         "ImageNet max probability over pet classes": lambda f: softmax(f)[:, pets].max(axis=1),
         "energy (logsumexp of ImageNet logits)": lambda f: np.log(np.exp(f @ kernel + bias).sum(axis=1)),
-        "cosine similarity to nearest training photo": lambda f: (unit(f) @ bank.T).max(axis=1),
+        "cosine similarity to nearest training photo (k=1)": lambda f: (unit(f) @ bank.T).max(axis=1),
+        "mean cosine similarity to 5 nearest training photos": lambda f: np.sort(unit(f) @ bank.T, axis=1)[:, -5:].mean(axis=1),
+        "k=1 similarity + 0.01 log(ImageNet pet mass)": lambda f: (unit(f) @ bank.T).max(axis=1)
+        + 0.01 * np.log(softmax(f)[:, pets].sum(axis=1) + 1e-6),
     }
     rows = []
     for name, score in methods.items():

@@ -138,7 +138,8 @@ class Classifier:
         from .training.feature_cache import DECODER_VERSION, FeatureCache
         from .training.features import extract_features
         from .training.fit import fine_tune, fit_head
-        from .training.pixel_store import PixelStore
+        from .model.build import reference_set, with_pet_score
+        from .training.pixel_store import PixelStore, pooled_features
 
         config = self.config
         keras.utils.set_random_seed(config.seed)
@@ -177,6 +178,7 @@ class Classifier:
             cache.close()
         log(f"Training on {len(train_kept)} photos, validating on {len(val_kept)} ({len(report.skipped)} skipped).")
         history = fit_head(networks, (x_train, y_train), (x_val, y_val), config)
+        reference_features = x_train
 
         if config.fine_tune:
             with tempfile.TemporaryDirectory(prefix="catdog-") as scratch:
@@ -186,13 +188,15 @@ class Classifier:
                                        "Decoding validation photos")
                 try:
                     history += fine_tune(networks, train_store, val_store, config, first_epoch=len(history) + 1)
+                    # The backbone changed, so the pet score's reference features come from the tuned one.
+                    reference_features = pooled_features(networks.features, train_store, config.batch_size)
                 finally:
                     train_store.close()
                     val_store.close()
 
         self.history_ = history
         self.validation_ = (val_source, val_kept)
-        self.engine = KerasEngine(self._deployable(networks.model))
+        self.engine = KerasEngine(with_pet_score(networks.model, reference_set(reference_features, config.seed)))
         if config.fine_tune:  # the backbone changed: validation photos go through the whole model
             val = self.score(val_source, val_kept)
             val_p, val_pet, val_labels = val.p_dog, val.pet_score, val.labels
@@ -204,18 +208,6 @@ class Classifier:
             val_pet = output[:, 1] if output.shape[1] > 1 else None
         self._fit_thresholds(networks.model, val_p, val_pet, val_labels)
         return self
-
-    def _deployable(self, model):
-        """The model with the pet score as a second output column, when the ImageNet classifier
-        weights can be found; otherwise the model as it is, without a "neither" answer."""
-        from .model.backbone import resolve_classifier_weights
-        from .model.build import imagenet_top_weights, with_pet_score
-
-        try:
-            return with_pet_score(model, *imagenet_top_weights(resolve_classifier_weights()))
-        except ModelError as exc:
-            log(f"Training without the 'neither' answer: {exc}")
-            return model
 
     def _fit_thresholds(self, model, val_p: np.ndarray, val_pet: np.ndarray | None, val_labels: np.ndarray) -> None:
         """Fit the temperature and the "neither" threshold on the validation photos only."""

@@ -71,11 +71,10 @@ def feature_model_of(model):
     return keras.Model(model.inputs, model.get_layer("pool").output, name="features")
 
 
-# ImageNet classes that are a pet cat or dog (Keras indices; see ../shared/weights/imagenet_labels.txt,
-# where Keras class i is line i + 1): 151-268 are dog breeds, 281-285 domestic cats. The choice was
-# made by measurement (docs/TRUST.md).
-PET_CLASSES = tuple(range(151, 269)) + tuple(range(281, 286))
 OUTPUT_NAME = "p_dog_and_pet_score"
+# At most this many training photos are kept as the reference set of the pet score: enough to cover
+# the variety of cats and dogs (measured in docs/TRUST.md), small enough for phones (2048 x 1280 floats).
+MAX_REFERENCE_PHOTOS = 2048
 
 
 def fold_temperature(model, temperature: float) -> None:
@@ -85,45 +84,47 @@ def fold_temperature(model, temperature: float) -> None:
     last.set_weights([kernel / temperature, bias / temperature])
 
 
-def with_pet_score(model, imagenet_kernel: np.ndarray, imagenet_bias: np.ndarray):
-    """The deployable model: [p(dog), pet score] per photo, where the pet score is the ImageNet
-    classifier's probability mass on cat and dog classes, computed from the same pooled features."""
+def reference_set(features: np.ndarray, seed: int) -> np.ndarray:
+    """Unit-length pooled features of up to MAX_REFERENCE_PHOTOS training photos, seeded."""
+    if len(features) > MAX_REFERENCE_PHOTOS:
+        features = features[np.random.default_rng(seed).choice(len(features), MAX_REFERENCE_PHOTOS, replace=False)]
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return (features / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _pet_score_layers(reference: np.ndarray | None, model=None):
+    """The layers that turn pooled features into the pet score: cosine similarity to the nearest
+    reference (training) photo. Built new from `reference`, or taken from `model` to share them."""
+    from keras import layers
+
+    if model is not None:
+        names = ("unit_features", "reference_similarity", "similarity_column", "nearest_reference")
+        return [model.get_layer(name) for name in names]
+    similarity = layers.Dense(len(reference), use_bias=False, trainable=False, name="reference_similarity")
+    return [layers.UnitNormalization(name="unit_features"), similarity,
+            layers.Reshape((len(reference), 1), name="similarity_column"), layers.GlobalMaxPooling1D(name="nearest_reference")]
+
+
+def _apply(chain, tensor):
+    for layer in chain:
+        tensor = layer(tensor)
+    return tensor
+
+
+def with_pet_score(model, reference: np.ndarray):
+    """The deployable model: [p(dog), pet score] per photo. The pet score is the cosine similarity of
+    the photo's pooled backbone features to the nearest training photo's: photos with no cat or dog
+    (flowers, cars, people) land far from every training photo. Chosen by measurement (docs/TRUST.md)."""
     import keras
     from keras import layers
 
     pooled = model.get_layer("pool").output
     p_dog = model.get_layer("head")(pooled)
-    imagenet = layers.Dense(1000, activation="softmax", name="imagenet_classifier", trainable=False)
-    probabilities = imagenet(pooled)
-    imagenet.set_weights([imagenet_kernel, imagenet_bias])
-    mass = layers.Dense(1, use_bias=False, name="pet_mass", trainable=False)
-    pet = mass(probabilities)
-    mask = np.zeros((1000, 1), dtype=np.float32)
-    mask[list(PET_CLASSES)] = 1.0
-    mass.set_weights([mask])
+    chain = _pet_score_layers(reference)
+    pet = _apply(chain, pooled)
+    chain[1].set_weights([reference.T])
     outputs = layers.Concatenate(name=OUTPUT_NAME)([p_dog, pet])
     return keras.Model(model.inputs, outputs, name=MODEL_NAME)
-
-
-def imagenet_top_weights(with_top_path) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel and bias of MobileNetV2's 1000-class ImageNet layer, read from the with-top weights file
-    (straight from its HDF5 layout; building the whole with-top network only to read one layer is slow)."""
-    try:
-        import h5py
-
-        with h5py.File(with_top_path, "r") as weights:
-            group = weights["predictions"]
-            names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
-            kernel, bias = (np.asarray(group[name]) for name in names)
-        if kernel.shape == (FEATURE_DIM, 1000) and bias.shape == (1000,):
-            return kernel, bias
-    except (KeyError, OSError, ValueError):
-        pass
-    import keras
-
-    full = keras.applications.MobileNetV2(include_top=True, weights=str(with_top_path))
-    kernel, bias = full.get_layer("predictions").get_weights()
-    return kernel, bias
 
 
 def feature_tail(model):
@@ -135,6 +136,5 @@ def feature_tail(model):
     features = keras.Input((FEATURE_DIM,), name="features")
     outputs = model.get_layer("head")(features)
     if any(layer.name == OUTPUT_NAME for layer in model.layers):
-        pet = model.get_layer("pet_mass")(model.get_layer("imagenet_classifier")(features))
-        outputs = layers.Concatenate()([outputs, pet])
+        outputs = layers.Concatenate()([outputs, _apply(_pet_score_layers(None, model), features)])
     return keras.Model(features, outputs, name="feature_tail")

@@ -74,3 +74,12 @@ def keras_batches(store: PixelStore, batch_size: int, shuffle: bool, seed: int):
                 self._rng.shuffle(self._order)
 
     return StoreBatches()
+
+
+def pooled_features(feature_model, store: PixelStore, batch_size: int) -> np.ndarray:
+    """Features of every photo in the store, in store order."""
+    parts = []
+    for start in range(0, len(store), batch_size):
+        positions = np.arange(start, min(start + batch_size, len(store)))
+        parts.append(np.asarray(feature_model.predict_on_batch(store.read(positions).astype(np.float32))))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
