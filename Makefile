@@ -10,7 +10,7 @@ export KERAS_HOME   := $(CURDIR)/.keras_home
 export CATDOG_CACHE := $(CURDIR)/.cache/catdog
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup weights demo test clean
+.PHONY: setup weights browser demo test clean
 
 setup: $(VENV)/.installed weights
 
@@ -28,7 +28,13 @@ weights:
 demo: setup
 	SHARED=$(SHARED) PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-test: setup
+# The web page's end-to-end test drives Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

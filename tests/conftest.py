@@ -111,3 +111,22 @@ def trained(tmp_path_factory, small_train, small_test):
     import catdog
 
     return catdog.train(small_train, test=small_test, out=tmp_path_factory.mktemp("runs"), name="api")
+
+
+EXPORTED = ("onnx", "tflite", "tflite-int8")
+
+
+@pytest.fixture(scope="session")
+def exported_run(trained, tmp_path_factory, small_train):
+    """A copy of the trained run with verified ONNX, TFLite and TFLite int8 exports, made by the CLI."""
+    import subprocess
+    import sys
+
+    run = tmp_path_factory.mktemp("exported") / "run"
+    shutil.copytree(trained.run_dir, run)
+    args = [str(Path(sys.executable).with_name("catdog")), "export", "--model", str(run), "--data", str(small_train)]
+    for fmt in EXPORTED:
+        args += ["--format", fmt]
+    result = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "CATDOG_PROGRESS": "0"})
+    assert result.returncode == 0, result.stderr
+    return run

@@ -15,19 +15,7 @@ from catdog.errors import ModelError
 from catdog.runtime.exports import usable_exports
 from test_cli import catdog
 
-EXPORTED = ("onnx", "tflite", "tflite-int8")
-
-
-@pytest.fixture(scope="module")
-def exported_run(trained, tmp_path_factory, small_train):
-    run = tmp_path_factory.mktemp("exported") / "run"
-    shutil.copytree(trained.run_dir, run)
-    args = ["export", "--model", run, "--data", small_train]
-    for fmt in EXPORTED:
-        args += ["--format", fmt]
-    result = catdog(*args)
-    assert result.returncode == 0, result.stderr
-    return run
+from conftest import EXPORTED
 
 
 def test_every_export_is_verified_and_recorded(exported_run):

@@ -227,6 +227,36 @@ def robustness(
         log(f"Wrote {run_dir / 'robustness.json'}, robustness.md and robustness.png")
 
 
+@app.command()
+def serve(
+    model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME)."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    engine: str = ENGINE_OPTION,
+    workers: int = typer.Option(1, "--workers", help="uvicorn worker processes (each loads the model)."),
+    max_body_mb: float = typer.Option(10.0, "--max-body-mb", help="Largest request body accepted (413 above)."),
+    max_files: int = typer.Option(32, "--max-files", help="Most photos in one multipart request (413 above)."),
+) -> None:
+    """HTTP API and web page: POST /v1/predict, /v1/explain; GET /, /healthz, /readyz, /metrics, /docs."""
+    try:
+        import uvicorn
+
+        from .serve.app import ServeSettings
+    except ImportError:
+        raise UsageError("Serving needs FastAPI and uvicorn: pip install 'mobilenetv2-catdog[serve]'.") from None
+    from .runtime.select import open_engine
+
+    if workers < 1 or max_files < 1 or max_body_mb <= 0:
+        raise UsageError("--workers and --max-files must be at least 1 and --max-body-mb positive.")
+    run_dir = model if model.is_dir() else model.parent
+    open_engine(run_dir / "model.keras", engine)  # fail now, with a clear message, not inside a worker
+    settings = ServeSettings(model=run_dir, engine=engine, max_body_bytes=int(max_body_mb * 2**20), max_files=max_files)
+    os.environ.update(settings.to_environment())
+    log(f"Serving {run_dir} on http://{host}:{port} (docs at /docs)")
+    uvicorn.run("catdog.serve.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
 @data_app.command("inspect")
 def data_inspect(
     path: str = typer.Argument(..., help="Parquet file/folder/glob, class folders or hf://NAME."),

@@ -5,3 +5,6 @@ MAX_PHOTO_BYTES = 50 * 1024 * 1024
 # Width x height read from the header; anything larger is treated as a decompression bomb.
 # 64 megapixels covers every camera in common use (a 108 MP sensor bins to 12 MP by default).
 MAX_PHOTO_PIXELS = 64_000_000
+# One HTTP request to `catdog serve`: body size and number of photos.
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_UPLOAD_FILES = 32

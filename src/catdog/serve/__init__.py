@@ -1,0 +1,1 @@
+"""The HTTP service: FastAPI app, micro-batching, and the static web page."""

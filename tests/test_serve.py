@@ -1,0 +1,172 @@
+"""The HTTP service through a real server on loopback, a real browser, and schemathesis."""
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from conftest import DATA, TEST, read_rows
+from test_decode import png_with_declared_size
+
+CATDOG = str(Path(sys.executable).with_name("catdog"))
+CHROMIUM = os.environ.get("CATDOG_CHROMIUM", "/usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(exported_run, tmp_path_factory):
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("server") / "server.log", "w")
+    process = subprocess.Popen([CATDOG, "serve", "--model", str(exported_run), "--port", str(port), "--engine", "tflite"],
+                               stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CATDOG_PROGRESS": "0"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, Path(log.name).read_text()
+        time.sleep(0.5)
+    else:
+        pytest.fail("server did not become ready: " + Path(log.name).read_text())
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    rows = read_rows(TEST, count=20)
+    cat = next(r for r in rows if r["label"] == 0)
+    dog = next(r for r in rows if r["label"] == 1)
+    return cat["bytes"], dog["bytes"]
+
+
+def test_health_ready_and_docs(server):
+    assert httpx.get(server + "/healthz").json() == {"status": "ok"}
+    ready = httpx.get(server + "/readyz").json()
+    assert ready["ready"] is True and ready["model"]["engine"].startswith("tflite")
+    assert httpx.get(server + "/docs").status_code == 200
+    assert "/v1/predict" in httpx.get(server + "/openapi.json").json()["paths"]
+
+
+def test_predict_raw_body_matches_the_python_api(server, photos, exported_run):
+    from catdog import Classifier
+
+    expected = Classifier.load(exported_run, engine="tflite").predict_photos(list(photos))
+    for data, want in zip(photos, expected):
+        response = httpx.post(server + "/v1/predict", content=data, headers={"content-type": "image/jpeg"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        [photo] = body["predictions"]
+        assert photo["label"] == want.label and photo["p_dog"] == pytest.approx(want.p_dog, abs=1e-5)
+        assert photo["latency_ms"] > 0 and body["model"]["name"] == exported_run.name
+
+
+def test_predict_several_files_and_a_bad_one_among_them(server, photos):
+    files = [("files", ("cat.jpg", photos[0], "image/jpeg")), ("files", ("dog.jpg", photos[1], "image/jpeg")),
+             ("files", ("broken.jpg", photos[0][:300], "image/jpeg"))]
+    response = httpx.post(server + "/v1/predict", files=files)
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [p["filename"] for p in predictions] == ["cat.jpg", "dog.jpg", "broken.jpg"]
+    assert predictions[2]["label"] is None and "truncated" in predictions[2]["error"]
+
+
+@pytest.mark.parametrize("make_request, status, message", [
+    (lambda url, photos: httpx.post(url, content=b"hello", headers={"content-type": "text/plain"}), 415, "Unsupported content type"),
+    (lambda url, photos: httpx.post(url, content=b"not a photo at all", headers={"content-type": "image/jpeg"}), 422, "not an image"),
+    (lambda url, photos: httpx.post(url, content=b"", headers={"content-type": "image/png"}), 422, "empty"),
+    (lambda url, photos: httpx.post(url, content=png_with_declared_size(40000, 40000), headers={"content-type": "image/png"}), 422, "decompression bomb"),
+    (lambda url, photos: httpx.post(url, content=os.urandom(11 * 1024 * 1024), headers={"content-type": "image/jpeg"}), 413, "limit"),
+    (lambda url, photos: httpx.post(url, files=[("files", (f"{i}.jpg", photos[0], "image/jpeg")) for i in range(33)]), 413, "Too many files"),
+    (lambda url, photos: httpx.post(url, files={"note": (None, "just text")}), 422, "No photo"),
+])
+def test_bad_requests_get_a_json_4xx(server, photos, make_request, status, message):
+    response = make_request(server + "/v1/predict", photos)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+
+
+def test_chunked_upload_over_the_limit_is_refused(server):
+    def chunks():
+        for _ in range(12):
+            yield os.urandom(1024 * 1024)
+
+    response = httpx.post(server + "/v1/predict", content=chunks(), headers={"content-type": "image/jpeg"})
+    assert response.status_code == 413
+
+
+def test_concurrent_requests_are_micro_batched(server, photos):
+    def one(_):
+        return httpx.post(server + "/v1/predict", content=photos[1], headers={"content-type": "image/jpeg"}, timeout=60)
+
+    with ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(one, range(64)))
+    assert all(r.status_code == 200 for r in responses)
+    assert {r.json()["predictions"][0]["label"] for r in responses} == {"dog"}
+    metrics = httpx.get(server + "/metrics").text
+    count = float(next(l.split()[-1] for l in metrics.splitlines() if l.startswith("catdog_batch_size_count")))
+    total = float(next(l.split()[-1] for l in metrics.splitlines() if l.startswith("catdog_batch_size_sum")))
+    assert total / count > 1.0, (total, count)  # some model calls served several requests
+    assert 'catdog_requests_total{path="/v1/predict",status="200"}' in metrics
+    assert "catdog_request_latency_seconds_bucket" in metrics
+
+
+def test_explain_returns_a_png_overlay(server, photos):
+    response = httpx.post(server + "/v1/explain", content=photos[0], headers={"content-type": "image/jpeg"}, timeout=120)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(response.content)).size == (224, 224)
+
+
+def test_web_page_in_a_real_browser(server, photos, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    for name, data in zip(("cat.jpg", "dog.jpg"), photos):
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "notes.txt").write_text("not a photo")
+    screenshot = Path(os.environ.get("CATDOG_ARTIFACTS", tmp_path)) / "serve_page.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page()
+        page.goto(server + "/")
+        page.get_by_label("Drop photos here").set_input_files([tmp_path / "cat.jpg", tmp_path / "dog.jpg", tmp_path / "notes.txt"])
+        page.wait_for_function("document.querySelectorAll('.card[data-label]').length === 3", timeout=60000)
+        labels = {card.get_attribute("data-filename"): card.get_attribute("data-label") for card in page.query_selector_all(".card")}
+        assert labels == {"cat.jpg": "cat", "dog.jpg": "dog", "notes.txt": "error"}
+        assert "Unsupported content type" in page.inner_text(".card[data-filename='notes.txt'] .error") or \
+            "not an image" in page.inner_text(".card[data-filename='notes.txt'] .error")
+        page.click(".card[data-filename='cat.jpg'] button.cam")
+        page.wait_for_function("document.querySelector(\".card[data-filename='cat.jpg'] button.cam\").getAttribute('aria-pressed') === 'true'", timeout=120000)
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_schemathesis_finds_no_server_errors(server):
+    result = subprocess.run([str(Path(sys.executable).with_name("schemathesis")), "run", server + "/openapi.json",
+                             "--checks", "not_a_server_error", "--max-examples", "25", "--generation-deterministic"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:]
