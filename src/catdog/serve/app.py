@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -137,10 +138,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def body_too_large(request: Request, exc: BodyTooLarge):
         return _error(413, f"Request body is over the {settings.max_body_bytes}-byte limit.")
 
-    @app.exception_handler(HTTPException)
+    @app.exception_handler(HTTPException)  # Starlette's base class: FastAPI's and the form parser's
     async def http_error(request: Request, exc: HTTPException):
-        if exc.status_code == 400 and "Too many files" in str(exc.detail):
-            return _error(413, f"Too many files; send at most {settings.max_files} photos per request.")
         return _error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
@@ -162,7 +161,12 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if content_type == "multipart/form-data":
             body = await read_body(request)
             request._body = body  # Starlette parses the form from the body we already read and counted
-            form = await request.form(max_files=settings.max_files, max_fields=settings.max_files + 8)
+            try:
+                form = await request.form(max_files=settings.max_files, max_fields=settings.max_files + 8)
+            except HTTPException as exc:  # Starlette reports a form over its limits as 400
+                if "Too many files" in str(exc.detail):
+                    raise ApiError(413, f"Too many files; send at most {settings.max_files} photos per request.") from None
+                raise ApiError(422, f"Malformed multipart body: {exc.detail}") from None
             files = [(value.filename or key, await value.read()) for key, value in form.multi_items() if hasattr(value, "read")]
             if not files:
                 raise ApiError(422, "No photo in the form; send one or more files (any field name).")
