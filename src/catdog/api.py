@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -12,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .classifier import Classifier, Scores, as_labelled_source
+from .classifier import CONFIG_FILE, Classifier, Scores, as_labelled_source
+from .data.sources import check_labels
+from .errors import UsageError
+from .training.checkpoint import Checkpointer
 from .config import TrainConfig
 from .data.pipeline import decode_batches
 from .evaluate.calibration import apply_temperature
@@ -62,17 +66,40 @@ def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path,
     plots.plot_prediction_grid(np.stack(pixels), scores.labels[picks].tolist(), scores.p_dog[picks].tolist(), path)
 
 
-def train(data: Any, *, test: Any = None, out: str | Path = "runs", name: str = "train",
-          cache_path: str | Path | None = None, command: str | None = None, **settings: Any) -> TrainResult:
+def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name: str = "train",
+          cache_path: str | Path | None = None, command: str | None = None, resume: str | Path | None = None,
+          **settings: Any) -> TrainResult:
     """Train on `data`, evaluate on the validation split (and on `test` when given), and write
-    runs/NAME[-k]/ with the model, config, history, metrics, data report, plots and a README."""
-    config = TrainConfig(**settings)
+    runs/NAME[-k]/ with the model, config, history, metrics, data report, plots and a README.
+
+    The run folder is made first and the best model so far is checkpointed in it, so an interrupted
+    run continues with `resume=RUN` (same data and settings, read from RUN/config.json)."""
+    command = command or " ".join(sys.argv)
+    if resume is not None:
+        run_dir, config, data, test = _resumable(Path(resume))
+    else:
+        if data is None:
+            raise UsageError("Give the training data (--data PATH), or --resume RUN to continue a run.")
+        config = TrainConfig(**settings)
     source = as_labelled_source(data)
+    check_labels(source.labels(), source.description)  # before a run folder exists for it
     test_source = as_labelled_source(test) if test is not None else None
+    if resume is None:
+        run_dir = new_run_dir(out, name)
+        write_json(run_dir / CONFIG_FILE, {"config": config.to_dict(), "data": _portable(source.description),
+                                           "test": _portable(getattr(test_source, "description", None)),
+                                           "status": "training", "command": command})
     started = time.perf_counter()
-    classifier = Classifier(config, cache_path=cache_path).fit(source)
+    classifier = Classifier(config, cache_path=cache_path)
+    classifier.checkpointer = Checkpointer(run_dir)
+    try:
+        classifier.fit(source)
+    except KeyboardInterrupt:
+        if classifier.checkpointer.model_path.is_file():
+            log(f"Interrupted. The best model so far is {classifier.checkpointer.model_path}; "
+                f"continue with: catdog train --resume {run_dir}")
+        raise
     train_seconds = time.perf_counter() - started
-    run_dir = new_run_dir(out, name)
     log(f"Writing run folder {run_dir}")
 
     metrics: dict[str, Any] = {"train_seconds": train_seconds}
@@ -96,7 +123,7 @@ def train(data: Any, *, test: Any = None, out: str | Path = "runs", name: str = 
         plots.plot_reliability(shown.labels, uncalibrated, shown.p_dog, run_dir / "reliability.png", shown_split)
 
     classifier.save(run_dir, extra={"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
-                                    "versions": _versions(), "command": command or " ".join(sys.argv)})
+                                    "versions": _versions(), "command": command, "status": "complete"})
     report = classifier.data_report_.to_dict()
     if test_source is not None:
         report["test"] = evaluated["test"][1].report.to_dict()
@@ -112,5 +139,16 @@ def train(data: Any, *, test: Any = None, out: str | Path = "runs", name: str = 
                f"ROC curve ({shown_split})": "roc_curve.png", f"Predictions ({shown_split})": "module_test.png"}
     if (run_dir / "reliability.png").is_file():
         figures[f"Reliability before/after calibration ({shown_split})"] = "reliability.png"
-    write_run_readme(run_dir, config.to_dict(), metrics, report, figures, command or " ".join(sys.argv))
+    write_run_readme(run_dir, config.to_dict(), metrics, report, figures, command)
+    classifier.checkpointer.clear()  # model.keras is complete: the checkpoint has done its job
     return TrainResult(run_dir, classifier, metrics)
+
+
+def _resumable(run_dir: Path) -> tuple[Path, TrainConfig, str, str | None]:
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise UsageError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); pass the folder an interrupted `catdog train` made.")
+    saved = json.loads(config_path.read_text())
+    if saved.get("status") == "complete":
+        raise UsageError(f"{run_dir} finished already; start a new run instead of --resume.")
+    return run_dir, TrainConfig.from_dict(saved["config"]), saved["data"], saved.get("test")

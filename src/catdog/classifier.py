@@ -123,6 +123,7 @@ class Classifier:
         self.history_: list[dict] = []
         self.data_report_: DataReport | None = None
         self.validation_: tuple[PhotoSource, np.ndarray] | None = None
+        self.checkpointer = None  # a training.checkpoint.Checkpointer makes fit() crash-safe and resumable
 
     # ------------------------------------------------------------------ training
 
@@ -177,17 +178,38 @@ class Classifier:
         finally:
             cache.close()
         log(f"Training on {len(train_kept)} photos, validating on {len(val_kept)} ({len(report.skipped)} skipped).")
-        history = fit_head(networks, (x_train, y_train), (x_val, y_val), config)
+        checkpoint = self.checkpointer.state() if self.checkpointer else {}
+        if checkpoint:  # resuming: the head phase (at least) finished in an earlier, interrupted run
+            log(f"Resuming from {self.checkpointer.model_path} ({checkpoint['phase']} phase, "
+                f"{checkpoint['epochs_done']} fine-tuning epoch(s) done).")
+            self.checkpointer.restore_weights(networks.model)
+            history = checkpoint["history"]
+        else:
+            history = fit_head(networks, (x_train, y_train), (x_val, y_val), config)
+            if self.checkpointer:
+                self.checkpointer.save(networks.model, "head", history, 0,
+                                       min(row["val_loss"] for row in history), improved=True)
         reference_features = x_train
 
+        done = checkpoint.get("epochs_done", 0) if checkpoint.get("phase") == "fine_tune" else 0
         if config.fine_tune:
+            head_epochs = sum(1 for row in history if row["phase"] == "head")
+            callbacks = [self.checkpointer.keras_callback(
+                networks.model, history, head_epochs + 1,
+                checkpoint.get("best_val_loss", min(row["val_loss"] for row in history)))] if self.checkpointer else []
             with tempfile.TemporaryDirectory(prefix="catdog-") as scratch:
                 train_store = PixelStore(source, train_kept, config.image_size, config.decode_threads, Path(scratch),
                                          "Decoding training photos")
                 val_store = PixelStore(val_source, val_kept, config.image_size, config.decode_threads, Path(scratch),
                                        "Decoding validation photos")
                 try:
-                    history += fine_tune(networks, train_store, val_store, config, first_epoch=len(history) + 1)
+                    if done < config.fine_tune_epochs:
+                        history += fine_tune(networks, train_store, val_store, config, head_epochs + 1, done, callbacks)
+                    if self.checkpointer:
+                        # The checkpoint holds the lowest validation loss over both phases (and over
+                        # interrupted runs): that is the model we keep.
+                        self.checkpointer.restore_weights(networks.model)
+                        history = self.checkpointer.state()["history"]
                     # The backbone changed, so the pet score's reference features come from the tuned one.
                     reference_features = pooled_features(networks.features, train_store, config.batch_size)
                 finally:

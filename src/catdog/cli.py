@@ -49,8 +49,9 @@ ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (fastest verified ex
 
 @app.command()
 def train(
-    data: str = typer.Option(..., "--data", help="Training photos: parquet file/folder/glob, ROOT/{cat,dog}/ folders, or hf://NAME."),
+    data: Optional[str] = typer.Option(None, "--data", help="Training photos: parquet file/folder/glob, ROOT/{cat,dog}/ folders, or hf://NAME."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out labelled photos to report on after training."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder (its data and settings)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders."),
     name: str = typer.Option("train", "--name", help="Run folder name; numbered (NAME-2, ...) when it exists."),
     seed: int = typer.Option(42, "--seed"),
@@ -72,8 +73,10 @@ def train(
 
     if augment and not fine_tune:
         raise UsageError("--augment acts on the fine-tune phase; add --fine-tune N (for example --fine-tune 30).")
+    if resume is None and data is None:
+        raise UsageError("Missing --data PATH (the training photos), or --resume RUN to continue a run.")
     result = train_run(
-        data, test=test, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]),
+        data, test=test, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]), resume=resume,
         seed=seed, batch_size=batch_size, image_size=image_size, val_split=val_split, max_epochs=epochs,
         patience=patience, learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_epochs=fine_tune_epochs,
         fine_tune_learning_rate=fine_tune_learning_rate, augment=augment, weights=weights,

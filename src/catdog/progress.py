@@ -44,4 +44,4 @@ class Bar:
 
 
 def log(message: str) -> None:
-    console.print(message, highlight=False)
+    console.print(message, highlight=False, soft_wrap=True)  # paths stay whole for copy and paste

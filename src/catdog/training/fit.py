@@ -68,7 +68,10 @@ def unfreeze_top(backbone, count: int) -> int:
     return thawed
 
 
-def fine_tune(networks: Networks, train: PixelStore, val: PixelStore, config: TrainConfig, first_epoch: int) -> list[dict]:
+def fine_tune(networks: Networks, train: PixelStore, val: PixelStore, config: TrainConfig, first_epoch: int,
+              initial_epoch: int = 0, extra_callbacks: list | None = None) -> list[dict]:
+    """Fine-tune the top `config.fine_tune` backbone layers; `initial_epoch` > 0 continues a run that
+    was stopped after that many epochs."""
     import keras
 
     unfreeze_top(networks.backbone, config.fine_tune)
@@ -82,10 +85,10 @@ def fine_tune(networks: Networks, train: PixelStore, val: PixelStore, config: Tr
     val_batches = keras_batches(val, config.batch_size, shuffle=False, seed=config.seed)
     try:
         history = model.fit(
-            train_batches, validation_data=val_batches, epochs=config.fine_tune_epochs, verbose=0,
-            callbacks=[_early_stopping(config),
-                       rich_progress("Fine-tuning", config.fine_tune_epochs, len(train_batches))],
+            train_batches, validation_data=val_batches, epochs=config.fine_tune_epochs, initial_epoch=initial_epoch,
+            verbose=0, callbacks=[_early_stopping(config), *(extra_callbacks or []),
+                                  rich_progress("Fine-tuning", config.fine_tune_epochs, len(train_batches))],
         )
     finally:
         networks.backbone.trainable = False  # the saved model is an inference model
-    return _history_rows(history, "fine_tune", first_epoch)
+    return _history_rows(history, "fine_tune", first_epoch + initial_epoch)
