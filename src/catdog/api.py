@@ -149,6 +149,6 @@ def _resumable(run_dir: Path) -> tuple[Path, TrainConfig, str, str | None]:
     if not config_path.is_file():
         raise UsageError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); pass the folder an interrupted `catdog train` made.")
     saved = json.loads(config_path.read_text())
-    if saved.get("status") == "complete":
-        raise UsageError(f"{run_dir} finished already; start a new run instead of --resume.")
+    if saved.get("status") != "training":
+        raise UsageError(f"{run_dir} finished already (or predates resumable runs); start a new run instead of --resume.")
     return run_dir, TrainConfig.from_dict(saved["config"]), saved["data"], saved.get("test")

@@ -16,6 +16,7 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)  # and its Python-side r
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import CatdogError, DataError, UsageError
@@ -305,7 +306,7 @@ def main() -> None:
     except CatdogError as exc:
         if _state["debug"]:
             console.print_exception()
-        console.print(f"[red]Error:[/red] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("Interrupted.")
@@ -313,7 +314,7 @@ def main() -> None:
     except Exception as exc:
         if _state["debug"]:
             raise
-        console.print(f"[red]Internal error:[/red] {type(exc).__name__}: {exc}. Rerun with --debug for the traceback and report it.",
+        console.print(f"[red]Internal error:[/red] {type(exc).__name__}: {escape(str(exc))}. Rerun with --debug for the traceback and report it.",
                       highlight=False, soft_wrap=True)
         sys.exit(INTERNAL_ERROR_EXIT)
 

@@ -44,4 +44,5 @@ class Bar:
 
 
 def log(message: str) -> None:
-    console.print(message, highlight=False, soft_wrap=True)  # paths stay whole for copy and paste
+    # No markup (messages name files like photo[1].jpg); soft wrap keeps paths whole for copy and paste.
+    console.print(message, highlight=False, soft_wrap=True, markup=False)
