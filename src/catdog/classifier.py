@@ -132,7 +132,8 @@ class Classifier:
         `validation_data` is given."""
         import keras
 
-        from .model.backbone import file_digest, resolve_weights
+        from .files import file_digest
+        from .model.backbone import resolve_weights
         from .model.build import build_networks
         from .runtime.keras_engine import KerasEngine
         from .training.backbone_engine import feature_function

@@ -17,9 +17,9 @@ from .classifier import MODEL_FILE, CONFIG_FILE
 from .data.pipeline import decode_batches
 from .data.sources import open_source
 from .errors import ModelError, UsageError
-from .files import write_json
 from .progress import log
-from .runtime.exports import EXPORT_DIR, FORMATS, MANIFEST_FILE, model_digest, read_manifest
+from .files import file_digest, write_json
+from .runtime.exports import EXPORT_DIR, FORMATS, MANIFEST_FILE, read_manifest
 
 VERIFY_PHOTOS = 64
 CALIBRATION_PHOTOS = 128
@@ -138,7 +138,7 @@ def export_run(run_dir: Path, fmt: str, data: str | None = None) -> dict[str, An
         "max_abs_diff": max_diff, "label_agreement": agreement, "photos_checked": int(len(verify)),
         "tolerance": {"max_abs_diff": max_allowed, "label_agreement": min_agreement},
         "images_per_second": speed, "bytes": _size(staging), "export_seconds": time.perf_counter() - started,
-        "model_sha256": model_digest(model_path), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model_sha256": file_digest(model_path), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     manifest = read_manifest(run_dir)
     if record["verified"]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -58,14 +57,6 @@ def resolve_classifier_weights() -> Path:
     if override and Path(override).with_name(WITH_TOP_FILE).is_file():
         return Path(override).with_name(WITH_TOP_FILE)
     return _fetch(WITH_TOP_FILE)
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_backbone(weights_path: Path, image_size: int):

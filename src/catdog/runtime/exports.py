@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from ..files import file_digest
 
 EXPORT_DIR = "export"
 MANIFEST_FILE = "manifest.json"
@@ -18,14 +19,6 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     "tflite-int8": ("model_int8.tflite", "tflite"),
     "savedmodel": ("saved_model", None),
 }
-
-
-def model_digest(model_path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(model_path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
@@ -43,7 +36,7 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
 def usable_exports(run_dir: Path, model_path: Path | None = None) -> dict[str, dict[str, Any]]:
     """Verified exports whose files exist and that were made from the current model.keras."""
     manifest = read_manifest(run_dir)
-    current = model_digest(model_path) if model_path and model_path.is_file() else None
+    current = file_digest(model_path) if model_path and model_path.is_file() else None
     usable = {}
     for fmt, record in manifest["exports"].items():
         if fmt not in FORMATS or not record.get("verified"):
