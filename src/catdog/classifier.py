@@ -134,13 +134,12 @@ class Classifier:
 
         from .files import file_digest
         from .model.backbone import resolve_weights
-        from .model.build import build_networks
+        from .model.build import build_networks, reference_set, with_pet_score
         from .runtime.keras_engine import KerasEngine
         from .training.backbone_engine import feature_function
         from .training.feature_cache import DECODER_VERSION, FeatureCache
         from .training.features import extract_features
         from .training.fit import fine_tune, fit_head
-        from .model.build import reference_set, with_pet_score
         from .training.pixel_store import PixelStore, pooled_features
 
         config = self.config
