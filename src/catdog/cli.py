@@ -127,16 +127,37 @@ def evaluate(
 
 @app.command()
 def predict(
-    paths: List[str] = typer.Argument(..., help="Photos: files, folders, globs or parquet files."),
+    paths: Optional[List[str]] = typer.Argument(None, help="Photos: files, folders, globs or parquet files."),
     model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME) or .keras file."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list to stdout."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV to stdout."),
     engine: str = ENGINE_OPTION,
     tta: bool = TTA_OPTION,
+    data: Optional[str] = typer.Option(None, "--data", help="Batch scoring: parquet file/folder/glob or photo folder (with --out)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Batch scoring: folder of parquet shards to write (resumable)."),
+    use_ray: bool = typer.Option(False, "--ray", help="Batch scoring on Ray (local instance unless --address)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Existing Ray cluster: auto or ray://HOST:PORT."),
+    workers: int = typer.Option(1, "--workers", help="Ray actors scoring in parallel."),
 ) -> None:
-    """Label photos as cat or dog. Unreadable photos get an error row; the rest are still predicted."""
+    """Label photos as cat, dog or neither. Unreadable photos get an error row; the rest are still predicted.
+
+    With --data and --out: batch scoring into parquet shards, optionally on Ray (--ray)."""
     from .classifier import Classifier
 
+    if data is not None or out is not None or use_ray:
+        if data is None or out is None:
+            raise UsageError("Batch scoring needs both --data PATH and --out FOLDER (for example predictions.parquet).")
+        from .scale.batch import score_to_parquet
+
+        if workers < 1:
+            raise UsageError("--workers must be at least 1.")
+        summary = score_to_parquet(model, data, out, use_ray=use_ray, address=address, workers=workers, engine=engine)
+        log(f"Scored {summary['rows']} photo(s) in {summary['scored_shards']} shard(s) in {summary['seconds']:.1f} s; "
+            f"{summary['shards']} shard(s) in {out}.")
+        _stdout(json.dumps(summary) if as_json else str(out))
+        return
+    if not paths:
+        raise UsageError("Give photos to predict (files, folders, globs, parquet), or --data and --out for batch scoring.")
     if as_json and as_csv:
         raise UsageError("Choose one of --json and --csv.")
     predictions = Classifier.load(model, engine=engine, tta=tta).predict_photos(paths)

@@ -1,0 +1,1 @@
+"""Scale-out batch scoring on Ray."""

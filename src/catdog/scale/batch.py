@@ -1,0 +1,108 @@
+"""Batch scoring into a folder of parquet shards, on Ray or in this process.
+
+Each shard's predictions are written atomically (temp file + rename) as part-<shard id>.parquet;
+a rerun skips the shards already written, so a killed job loses at most the shards in flight and
+ends with the same result as an uninterrupted run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..files import atomic_path
+from ..progress import log
+from .shards import Shard, plan_shards, shard_photos
+
+COLUMNS = ("id", "name", "label", "p_dog", "confidence", "pet_score", "error")
+
+
+def part_path(out: Path, shard: Shard) -> Path:
+    return out / f"part-{shard.id}.parquet"
+
+
+def score_shard(classifier, shard: Shard, out: Path) -> int:
+    """Predict one shard and write its parquet part atomically; returns the rows written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    predictions = classifier.predict_photos(shard_photos(shard))
+    table = pa.table({
+        "id": [p.id for p in predictions], "name": [p.name for p in predictions],
+        "label": [p.label for p in predictions],
+        "p_dog": pa.array([p.p_dog for p in predictions], type=pa.float32()),
+        "confidence": pa.array([p.confidence for p in predictions], type=pa.float32()),
+        "pet_score": pa.array([p.pet_score for p in predictions], type=pa.float32()),
+        "error": [p.error for p in predictions],
+    })
+    with atomic_path(part_path(out, shard)) as tmp:
+        pq.write_table(table, tmp)
+    return table.num_rows
+
+
+class ShardScorer:
+    """A Ray Data actor: loads the model once, then scores whole shards handed to it."""
+
+    def __init__(self, model: str, engine: str, out: str, threads: int):
+        import os
+
+        os.environ["CATDOG_PROGRESS"] = "0"
+        from ..classifier import Classifier
+        from ..runtime import select
+
+        self.classifier = Classifier.load(model, engine=engine)
+        self.classifier.engine = select.open_engine(Path(model) / "model.keras", engine, threads)
+        self.out = Path(out)
+
+    def __call__(self, batch: dict) -> dict:
+        rows = [score_shard(self.classifier, Shard.from_dict(spec), self.out) for spec in _specs(batch)]
+        return {"shard": [spec["id"] for spec in _specs(batch)], "rows": rows}
+
+
+def _specs(batch: dict) -> list[dict]:
+    return [dict(zip(batch, values)) for values in zip(*batch.values())]
+
+
+def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False, address: str | None = None,
+                     workers: int = 1, engine: str = "auto") -> dict:
+    """Score every photo of `data` into `out`/part-*.parquet; returns counts and timing."""
+    out.mkdir(parents=True, exist_ok=True)
+    shards = plan_shards(data)
+    todo = [s for s in shards if not part_path(out, s).is_file()]
+    log(f"{len(shards)} shard(s), {len(shards) - len(todo)} already written in {out}, {len(todo)} to score.")
+    started = time.perf_counter()
+    rows = 0
+    if todo and use_ray:
+        rows = _score_on_ray(model, todo, out, address, workers, engine)
+    elif todo:
+        from ..classifier import Classifier
+
+        classifier = Classifier.load(model, engine=engine)
+        rows = sum(score_shard(classifier, shard, out) for shard in todo)
+    return {"shards": len(shards), "scored_shards": len(todo), "rows": rows, "seconds": time.perf_counter() - started}
+
+
+def _score_on_ray(model: Path, todo: list[Shard], out: Path, address: str | None, workers: int, engine: str) -> int:
+    import os
+
+    import ray
+
+    started_here = not ray.is_initialized() and address is None
+    if not ray.is_initialized():
+        # Without an address: a local Ray instance for this job only; with one (auto, ray://host:port): that cluster.
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 **({"num_cpus": os.cpu_count()} if address is None else {}))
+    try:
+        import ray.data
+
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False  # our own logs say what happened; stdout stays clean
+        threads = max(1, (os.cpu_count() or 1) // workers) if address is None else None
+        specs = ray.data.from_items([s.to_dict() for s in todo], override_num_blocks=len(todo))
+        results = specs.map_batches(
+            ShardScorer, fn_constructor_kwargs={"model": str(model), "engine": engine, "out": str(out), "threads": threads},
+            batch_size=1, concurrency=workers, num_cpus=threads or 1,
+        ).take_all()
+        return sum(int(r["rows"]) for r in results)
+    finally:
+        if started_here:
+            ray.shutdown()
