@@ -68,7 +68,7 @@ def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path,
 
 def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name: str = "train",
           cache_path: str | Path | None = None, command: str | None = None, resume: str | Path | None = None,
-          **settings: Any) -> TrainResult:
+          ray: dict[str, Any] | None = None, **settings: Any) -> TrainResult:
     """Train on `data`, evaluate on the validation split (and on `test` when given), and write
     runs/NAME[-k]/ with the model, config, history, metrics, data report, plots and a README.
 
@@ -90,7 +90,7 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
                                            "test": _portable(getattr(test_source, "description", None)),
                                            "status": "training", "command": command})
     started = time.perf_counter()
-    classifier = Classifier(config, cache_path=cache_path)
+    classifier = Classifier(config, cache_path=cache_path, ray=ray)
     classifier.checkpointer = Checkpointer(run_dir)
     try:
         classifier.fit(source)

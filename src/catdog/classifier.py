@@ -109,12 +109,13 @@ class Classifier:
     """
 
     def __init__(self, config: TrainConfig | None = None, *, cache_path: str | os.PathLike[str] | None = None,
-                 threshold: float = 0.5, tta: bool = False, **settings: Any):
+                 threshold: float = 0.5, tta: bool = False, ray: dict[str, Any] | None = None, **settings: Any):
         base = config.to_dict() if config else {}
         self.config = TrainConfig.from_dict({**base, **settings})
         self.cache_path = cache_path
         self.threshold = threshold
         self.tta = tta  # average each prediction with that of the mirrored photo
+        self.ray = ray  # {"address": ..., "workers": ...}: frozen-backbone features computed on Ray
         self.temperature: float | None = None  # fitted on validation photos, folded into the model
         self.neither_threshold: float | None = None  # pet score below which a photo is "neither"
         self.calibration_: dict[str, Any] = {}
@@ -136,7 +137,7 @@ class Classifier:
         from .model.backbone import resolve_weights
         from .model.build import build_networks, reference_set, with_pet_score
         from .runtime.keras_engine import KerasEngine
-        from .training.backbone_engine import feature_function
+        from .training.backbone_engine import converted_backbone, feature_function
         from .training.feature_cache import DECODER_VERSION, FeatureCache
         from .training.features import extract_features
         from .training.fit import fine_tune, fit_head
@@ -161,11 +162,20 @@ class Classifier:
         namespace = f"mobilenetv2-{config.image_size}-{file_digest(weights)[:16]}-{DECODER_VERSION}"
         cache = FeatureCache(self.cache_path, namespace=namespace)
 
-        compute = feature_function(networks.features, config.feature_engine, cache.path.parent, namespace)
+        on_ray = None
+        if self.ray is not None:
+            if validation_data is not None:
+                raise UsageError("Training on Ray validates on a split of its own data; leave validation_data out.")
+            from .scale.features import extract_features_ray
+
+            backbone_file = converted_backbone(networks.features, cache.path.parent, namespace)
+            on_ray = extract_features_ray(source, backbone_file, config.image_size, cache, report, **self.ray)
+        else:
+            compute = feature_function(networks.features, config.feature_engine, cache.path.parent, namespace)
 
         def features_of(part_source: PhotoSource, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            found = extract_features(part_source, indices, compute, cache, report, config.image_size,
-                                     config.batch_size, config.decode_threads)
+            found = on_ray if on_ray is not None else extract_features(
+                part_source, indices, compute, cache, report, config.image_size, config.batch_size, config.decode_threads)
             kept = np.array([i for i in indices if int(i) in found], dtype=np.int64)
             if kept.size == 0:
                 raise DataError(f"No photo of {part_source.description} could be decoded; see the skipped list with `catdog data inspect`.")

@@ -68,6 +68,9 @@ def train(
     augment: bool = typer.Option(False, "--augment", help="Flips, small rotation/zoom/contrast in the fine-tune phase."),
     weights: str = typer.Option("imagenet", "--weights", help="'imagenet' (Keras cache/download, or CATDOG_WEIGHTS) or a path to the no-top .h5."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache file (default ~/.cache/catdog/features.sqlite or CATDOG_CACHE)."),
+    use_ray: bool = typer.Option(False, "--ray", help="Compute the frozen backbone's features on Ray (parquet data)."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --ray: an existing cluster (auto or ray://HOST:PORT)."),
+    workers: int = typer.Option(1, "--workers", help="With --ray: actors computing features in parallel."),
 ) -> None:
     """Train a classifier and write a run folder with the model, metrics and plots."""
     from .api import train as train_run
@@ -78,6 +81,7 @@ def train(
         raise UsageError("Missing --data PATH (the training photos), or --resume RUN to continue a run.")
     result = train_run(
         data, test=test, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]), resume=resume,
+        ray={"address": address, "workers": workers} if use_ray else None,
         seed=seed, batch_size=batch_size, image_size=image_size, val_split=val_split, max_epochs=epochs,
         patience=patience, learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_epochs=fine_tune_epochs,
         fine_tune_learning_rate=fine_tune_learning_rate, augment=augment, weights=weights,

@@ -17,18 +17,23 @@ from ..progress import log
 FEATURE_ENGINES = ("auto", "tflite", "keras")
 
 
+def converted_backbone(feature_model, cache_dir: Path, namespace: str) -> Path:
+    """The frozen backbone (image -> pooled features) as a LiteRT file, converted once per backbone."""
+    path = cache_dir / "backbones" / f"{namespace}.tflite"
+    if not path.is_file():
+        log("Converting the frozen backbone to LiteRT once for fast feature extraction …")
+        with atomic_path(path) as tmp:  # tmp keeps the .tflite suffix the exporter wants
+            feature_model.export(str(tmp), format="litert", verbose=False)
+    return path
+
+
 def feature_function(feature_model, engine: str, cache_dir: Path, namespace: str) -> Callable[[np.ndarray], np.ndarray]:
     """uint8 pixels -> pooled backbone features, by `engine` (auto: LiteRT when installed)."""
     if engine in ("auto", "tflite"):
         try:
             from ..runtime.tflite_engine import TfliteEngine
 
-            path = cache_dir / "backbones" / f"{namespace}.tflite"
-            if not path.is_file():
-                log("Converting the frozen backbone to LiteRT once for fast feature extraction …")
-                with atomic_path(path) as tmp:  # tmp keeps the .tflite suffix the exporter wants
-                    feature_model.export(str(tmp), format="litert", verbose=False)
-            return TfliteEngine(path).run
+            return TfliteEngine(converted_backbone(feature_model, cache_dir, namespace)).run
         except Exception as exc:
             if engine == "tflite":
                 raise

@@ -19,6 +19,11 @@ from ..data.sources import Photo
 DECODER_VERSION = "decode-v1"  # bump when decode_image changes its pixels
 
 
+def content_key(namespace: str, data: bytes | None) -> str:
+    """Cache key of a photo: its bytes and the backbone that computes its features."""
+    return hashlib.sha256(namespace.encode() + b"\0" + (data or b"")).hexdigest()
+
+
 def default_cache_path() -> Path:
     root = os.environ.get("CATDOG_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "catdog"
@@ -40,7 +45,7 @@ class FeatureCache:
         self._db.commit()
 
     def key(self, photo: Photo) -> str:
-        return hashlib.sha256(self.namespace.encode() + b"\0" + (photo.data or b"")).hexdigest()
+        return content_key(self.namespace, photo.data)
 
     def get_many(self, keys: list[str]) -> dict[str, np.ndarray | str]:
         """Cached vectors (or failure reasons) for the keys that are present and intact."""
