@@ -387,7 +387,8 @@ class Classifier:
         return model_path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], engine: str = "auto", **options: Any) -> "Classifier":
+    def load(cls, path: str | os.PathLike[str], engine: str = "auto", threads: int | None = None,
+             **options: Any) -> "Classifier":
         """Load a run folder or a .keras file. `engine`: keras, onnx, tflite, or auto (the fastest
         verified export in RUN/export/, else Keras)."""
         import json
@@ -404,7 +405,7 @@ class Classifier:
         classifier = cls(TrainConfig.from_dict(saved.get("config", {})), threshold=saved.get("threshold", 0.5), **options)
         classifier.temperature = saved.get("temperature")
         classifier.neither_threshold = saved.get("neither_threshold")
-        classifier.engine = open_engine(model_path, engine)
+        classifier.engine = open_engine(model_path, engine, threads)
         classifier.model_path = model_path
         return classifier
 

@@ -47,10 +47,8 @@ class ShardScorer:
 
         os.environ["CATDOG_PROGRESS"] = "0"
         from ..classifier import Classifier
-        from ..runtime import select
 
-        self.classifier = Classifier.load(model, engine=engine)
-        self.classifier.engine = select.open_engine(Path(model) / "model.keras", engine, threads)
+        self.classifier = Classifier.load(model, engine=engine, threads=threads)
         self.out = Path(out)
 
     def __call__(self, batch: dict) -> dict:
@@ -82,27 +80,14 @@ def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False
 
 
 def _score_on_ray(model: Path, todo: list[Shard], out: Path, address: str | None, workers: int, engine: str) -> int:
-    import os
+    import ray.data
 
-    import ray
+    from .session import ray_session, threads_per_worker
 
-    started_here = not ray.is_initialized() and address is None
-    if not ray.is_initialized():
-        # Without an address: a local Ray instance for this job only; with one (auto, ray://host:port): that cluster.
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 **({"num_cpus": os.cpu_count()} if address is None else {}))
-    try:
-        import ray.data
-
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False  # our own logs say what happened; stdout stays clean
-        threads = max(1, (os.cpu_count() or 1) // workers) if address is None else None
-        specs = ray.data.from_items([s.to_dict() for s in todo], override_num_blocks=len(todo))
-        results = specs.map_batches(
+    threads = threads_per_worker(workers)
+    with ray_session(address):
+        results = ray.data.from_items([s.to_dict() for s in todo], override_num_blocks=len(todo)).map_batches(
             ShardScorer, fn_constructor_kwargs={"model": str(model), "engine": engine, "out": str(out), "threads": threads},
-            batch_size=1, concurrency=workers, num_cpus=threads or 1,
+            batch_size=1, concurrency=workers, num_cpus=threads,
         ).take_all()
-        return sum(int(r["rows"]) for r in results)
-    finally:
-        if started_here:
-            ray.shutdown()
+    return sum(int(r["rows"]) for r in results)

@@ -3,7 +3,6 @@ in an actor pool once; the driver gathers the features (into the feature cache t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,9 @@ class ShardFeatures:
 def extract_features_ray(source, backbone: Path, image_size: int, cache: FeatureCache, report: DataReport,
                          address: str | None = None, workers: int = 1) -> dict[int, np.ndarray]:
     """Map source index -> features for every photo of a parquet source, computed on Ray."""
-    import ray
+    import ray.data
+
+    from .session import ray_session, threads_per_worker
 
     if not isinstance(source, ParquetSource):
         raise UsageError("--ray training reads parquet sources (a file, folder of shards or glob); convert class folders to parquet first.")
@@ -59,23 +60,13 @@ def extract_features_ray(source, backbone: Path, image_size: int, cache: Feature
         offsets[str(Path(file).resolve())] = total
         total += rows
     shards = [s for spec in dict.fromkeys(str(f) for f in source.files) for s in plan_shards(spec)]
-    started_here = not ray.is_initialized() and address is None
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 **({"num_cpus": os.cpu_count()} if address is None else {}))
-    try:
-        import ray.data
-
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads_per_worker(workers)
+    with ray_session(address):
         rows = ray.data.from_items([s.to_dict() for s in shards], override_num_blocks=len(shards)).map_batches(
             ShardFeatures, fn_constructor_kwargs={"backbone": str(backbone), "image_size": image_size, "threads": threads,
                                                   "namespace": cache.namespace},
             batch_size=1, concurrency=workers, num_cpus=threads,
         ).take_all()
-    finally:
-        if started_here:
-            ray.shutdown()
     features: dict[int, np.ndarray] = {}
     vectors, failures = {}, {}
     for row in rows:
