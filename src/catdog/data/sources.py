@@ -93,6 +93,11 @@ class ParquetSource:
     def __len__(self) -> int:
         return sum(self._row_counts)
 
+    @property
+    def row_counts(self) -> list[int]:
+        """Rows per file, in file order (what maps a file's row to a source index)."""
+        return list(self._row_counts)
+
     def labels(self) -> np.ndarray:
         import pyarrow.parquet as pq
 

@@ -56,7 +56,7 @@ def extract_features_ray(source, backbone: Path, image_size: int, cache: Feature
     if not isinstance(source, ParquetSource):
         raise UsageError("--ray training reads parquet sources (a file, folder of shards or glob); convert class folders to parquet first.")
     offsets, total = {}, 0
-    for file, rows in zip(source.files, source._row_counts):
+    for file, rows in zip(source.files, source.row_counts):
         offsets[str(Path(file).resolve())] = total
         total += rows
     shards = [s for spec in dict.fromkeys(str(f) for f in source.files) for s in plan_shards(spec)]
