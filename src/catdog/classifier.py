@@ -141,7 +141,7 @@ class Classifier:
         from .training.feature_cache import DECODER_VERSION, FeatureCache
         from .training.features import extract_features
         from .training.fit import fine_tune, fit_head
-        from .training.pixel_store import PixelStore, pooled_features
+        from .training.pixel_store import PixelStore, store_outputs
 
         config = self.config
         keras.utils.set_random_seed(config.seed)
@@ -149,10 +149,10 @@ class Classifier:
         labels = check_labels(source.labels(), source.description)
         if validation_data is None:
             train_indices, val_indices = stratified_split(labels, config.val_split, config.seed)
-            val_source = source
+            val_source, val_all_labels = source, labels
         else:
             val_source = as_labelled_source(validation_data)
-            check_labels(val_source.labels(), val_source.description)
+            val_all_labels = check_labels(val_source.labels(), val_source.description)
             train_indices, val_indices = np.arange(len(labels)), np.arange(len(val_source))
         report = DataReport(source.description, rows=len(labels), counts=label_counts(labels))
         self.data_report_ = report
@@ -173,18 +173,18 @@ class Classifier:
         else:
             compute = feature_function(networks.features, config.feature_engine, cache.path.parent, namespace)
 
-        def features_of(part_source: PhotoSource, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def features_of(part_source: PhotoSource, part_labels: np.ndarray,
+                        indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             found = on_ray if on_ray is not None else extract_features(
                 part_source, indices, compute, cache, report, config.image_size, config.batch_size, config.decode_threads)
             kept = np.array([i for i in indices if int(i) in found], dtype=np.int64)
             if kept.size == 0:
                 raise DataError(f"No photo of {part_source.description} could be decoded; see the skipped list with `catdog data inspect`.")
-            part_labels = part_source.labels()[kept].astype(np.float32)
-            return kept, np.stack([found[int(i)] for i in kept]), part_labels
+            return kept, np.stack([found[int(i)] for i in kept]), part_labels[kept].astype(np.float32)
 
         try:
-            train_kept, x_train, y_train = features_of(source, train_indices)
-            val_kept, x_val, y_val = features_of(val_source, val_indices)
+            train_kept, x_train, y_train = features_of(source, labels, train_indices)
+            val_kept, x_val, y_val = features_of(val_source, val_all_labels, val_indices)
         finally:
             cache.close()
         log(f"Training on {len(train_kept)} photos, validating on {len(val_kept)} ({len(report.skipped)} skipped).")
@@ -200,7 +200,6 @@ class Classifier:
                 self.checkpointer.save(networks.model, "head", history, 0,
                                        min(row["val_loss"] for row in history), improved=True)
         reference_features = x_train
-
         done = checkpoint.get("epochs_done", 0) if checkpoint.get("phase") == "fine_tune" else 0
         if config.fine_tune:
             head_epochs = sum(1 for row in history if row["phase"] == "head")
@@ -220,25 +219,25 @@ class Classifier:
                         # interrupted runs): that is the model we keep.
                         self.checkpointer.restore_weights(networks.model)
                         history = self.checkpointer.state()["history"]
-                    # The backbone changed, so the pet score's reference features come from the tuned one.
-                    reference_features = pooled_features(networks.features, train_store, config.batch_size)
+                    # The backbone changed, so the pet score's reference features come from the tuned one,
+                    # and validation photos go through the whole model (from the store, decoded once).
+                    reference_features = store_outputs(networks.features, train_store, config.batch_size)
+                    self.engine = KerasEngine(with_pet_score(networks.model, reference_set(reference_features, config.seed)))
+                    output = store_outputs(self.engine.model, val_store, config.batch_size)
+                    val_labels = val_store.labels.astype(int)
                 finally:
                     train_store.close()
                     val_store.close()
-
-        self.history_ = history
-        self.validation_ = (val_source, val_kept)
-        self.engine = KerasEngine(with_pet_score(networks.model, reference_set(reference_features, config.seed)))
-        if config.fine_tune:  # the backbone changed: validation photos go through the whole model
-            val = self.score(val_source, val_kept)
-            val_p, val_pet, val_labels = val.p_dog, val.pet_score, val.labels
         else:  # frozen backbone: its cached features give the same outputs at a fraction of the cost
             from .model.build import feature_tail
 
+            self.engine = KerasEngine(with_pet_score(networks.model, reference_set(reference_features, config.seed)))
             output = np.asarray(feature_tail(self.engine.model).predict(x_val, batch_size=256, verbose=0))
-            val_p, val_labels = output[:, 0], y_val.astype(int)
-            val_pet = output[:, 1] if output.shape[1] > 1 else None
-        self._fit_thresholds(networks.model, val_p, val_pet, val_labels)
+            val_labels = y_val.astype(int)
+
+        self.history_ = history
+        self.validation_ = (val_source, val_kept)
+        self._fit_thresholds(networks.model, output[:, 0], output[:, 1] if output.shape[1] > 1 else None, val_labels)
         return self
 
     def _fit_thresholds(self, model, val_p: np.ndarray, val_pet: np.ndarray | None, val_labels: np.ndarray) -> None:

@@ -76,10 +76,11 @@ def keras_batches(store: PixelStore, batch_size: int, shuffle: bool, seed: int):
     return StoreBatches()
 
 
-def pooled_features(feature_model, store: PixelStore, batch_size: int) -> np.ndarray:
-    """Features of every photo in the store, in store order."""
+def store_outputs(model, store: PixelStore, batch_size: int) -> np.ndarray:
+    """`model`'s output for every photo in the store, in store order, as [n, outputs]."""
     parts = []
     for start in range(0, len(store), batch_size):
         positions = np.arange(start, min(start + batch_size, len(store)))
-        parts.append(np.asarray(feature_model.predict_on_batch(store.read(positions).astype(np.float32))))
-    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+        parts.append(np.asarray(model.predict_on_batch(store.read(positions).astype(np.float32))))
+    return np.concatenate(parts).reshape(len(store), -1) if parts else np.zeros((0, 1), dtype=np.float32)
+
