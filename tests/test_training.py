@@ -87,3 +87,44 @@ def test_fine_tune_with_augmentation_moves_only_the_top_layers(tmp_path, train_r
     assert not any("bn" in name.lower() or "batchnorm" in name.lower() for name in changed)
     path = clf.save(tmp_path / "tuned.keras")
     assert Classifier.load(path).predict([train_rows[0]["bytes"]])[0] in ("cat", "dog")
+
+
+def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predicts_with_tta(tmp_path, train_rows):
+    from catdog.model.backbone import build_backbone, resolve_weights
+    from catdog.model.build import backbone_of
+    from catdog.recipes import recipe_config
+    from catdog.training.cut import cut_layer
+    from catdog.training.feature_cache import FeatureCache
+
+    data = write_parquet(tmp_path / "tiny.parquet", train_rows[:60])
+    cache = tmp_path / "cache" / "features.sqlite"
+    clf = Classifier(recipe_config("best", fine_tune_epochs=2, max_epochs=3), cache_path=cache).fit(data)
+    phases = [row["phase"] for row in clf.history_]
+    assert phases[0] == "head" and phases.count("fine_tune") >= 1, phases
+
+    original = build_backbone(resolve_weights("imagenet"), 224)
+    tuned = backbone_of(clf.engine.model)
+    names = [layer.name for layer in tuned.layers]
+    first_tuned = names.index(cut_layer(3)) + 1
+    changed = {l.name for l, o in zip(tuned.layers, original.layers)
+               if l.weights and not all(np.array_equal(a, b) for a, b in zip(l.get_weights(), o.get_weights()))}
+    assert changed and changed <= set(names[first_tuned:]), sorted(changed)
+    assert "block_16_project" in changed and "Conv_1" in changed
+    assert not any(name.endswith("_BN") or name.endswith("_bn") for name in changed)
+
+    # Both views of every photo are cached below the cut: a rerun computes nothing new.
+    entries = len(FeatureCache(cache, namespace="any"))
+    assert entries == 2 * 60
+    Classifier(recipe_config("best", fine_tune_epochs=1, max_epochs=1), cache_path=cache).fit(data)
+    assert len(FeatureCache(cache, namespace="any")) == entries
+
+    # The saved run predicts with test-time augmentation unless told otherwise; tta=False is one pass.
+    run = tmp_path / "run"
+    run.mkdir()
+    clf.save(run)
+    with_tta, without = Classifier.load(run), Classifier.load(run, tta=False)
+    assert with_tta.config.recipe == "best" and with_tta.tta and not without.tta
+    photo = train_rows[70]["bytes"]
+    pixels = decode_image(photo, 224)[None]
+    expected = (without.predict_pixels(pixels)[0] + without.predict_pixels(pixels[:, :, ::-1].copy())[0]) / 2
+    assert with_tta.predict_proba([photo])[0] == pytest.approx(float(expected[0]), abs=1e-5)

@@ -122,3 +122,58 @@ def test_extract_features_never_recomputes_cached_photos_and_reports_broken_ones
     second = extract_features(source, None, must_not_run, cache, second_report, 32, batch_size=4, threads=2)
     assert all(np.array_equal(first[i], second[i]) for i in first)
     assert len(second_report.skipped) == 2  # cached failures are still reported
+
+
+def test_backbone_split_at_every_cut_composes_to_the_whole_backbone():
+    from catdog.model.backbone import build_backbone, resolve_weights
+    from catdog.training.cut import split_backbone
+
+    backbone = build_backbone(resolve_weights("imagenet"), 96)
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 96, 96, 3)).astype(np.float32)
+    whole = backbone.predict_on_batch(images)
+    for blocks in range(1, 7):
+        lower, upper = split_backbone(backbone, blocks)
+        np.testing.assert_allclose(upper.predict_on_batch(lower.predict_on_batch(images)), whole, atol=1e-4)
+        assert not {w.path for w in lower.weights} & {w.path for w in upper.weights}
+
+
+def test_view_batches_draw_one_view_per_photo_with_its_label():
+    from catdog.training.cut import ViewBatches
+
+    photo, mirror = np.zeros((50, 2, 2, 1)), np.ones((50, 2, 2, 1))
+    labels = np.arange(50, dtype=np.float32)
+    batches = ViewBatches([photo + labels[:, None, None, None], mirror + labels[:, None, None, None]], labels, 16, seed=0)
+    seen_views, seen_labels = set(), []
+    for index in range(len(batches)):
+        x, y = batches[index]
+        offsets = x[:, 0, 0, 0] - y  # 0 for the photo view, 1 for the mirror view
+        assert set(np.unique(offsets)) <= {0.0, 1.0}
+        seen_views |= set(np.unique(offsets))
+        seen_labels += list(y)
+    assert seen_views == {0.0, 1.0} and sorted(seen_labels) == list(labels)
+
+
+def test_temperature_fit_averages_views_and_never_goes_below_its_floor():
+    from catdog.evaluate.calibration import MIN_TEMPERATURE, fit_temperature
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    z = np.where(y == 1, 1.0, -1.0)[:, None] * 2.0 + rng.normal(0, 2.0, (4000, 2))
+    true_p = 1 / (1 + np.exp(-z / 2.5))
+    labels = (rng.uniform(size=4000) < true_p.mean(axis=1)).astype(int)  # calibrated at T = 2.5, views averaged
+    assert fit_temperature(1 / (1 + np.exp(-z)), labels) == pytest.approx(2.5, rel=0.15)
+    separable = np.where(y == 1, 0.9, 0.1)[:, None].repeat(2, axis=1)
+    assert fit_temperature(separable, y) == pytest.approx(MIN_TEMPERATURE, rel=1e-3)
+
+
+def test_recipes_start_from_named_settings_that_explicit_values_override():
+    from catdog.errors import UsageError
+    from catdog.recipes import recipe_config
+
+    assert recipe_config().to_dict() == {**TrainConfig().to_dict(), "recipe": "original"}
+    best = recipe_config("best", fine_tune_epochs=3, seed=None)
+    assert best.fine_tune_blocks == 3 and best.tta and best.fine_tune_epochs == 3 and best.seed == 42
+    with pytest.raises(UsageError, match="Unknown recipe 'fast'; choose one of: original, best"):
+        recipe_config("fast")
+    with pytest.raises(UsageError, match="choose one fine-tuning mode"):
+        TrainConfig(fine_tune=10, fine_tune_blocks=3)

@@ -18,6 +18,7 @@ from .data.sources import check_labels
 from .errors import UsageError
 from .training.checkpoint import Checkpointer
 from .config import TrainConfig
+from .recipes import recipe_config
 from .data.pipeline import decode_batches
 from .evaluate.calibration import apply_temperature
 from .evaluate.metrics import classification_metrics, expected_calibration_error
@@ -68,9 +69,10 @@ def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path,
 
 def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name: str = "train",
           cache_path: str | Path | None = None, command: str | None = None, resume: str | Path | None = None,
-          ray: dict[str, Any] | None = None, **settings: Any) -> TrainResult:
+          ray: dict[str, Any] | None = None, recipe: str = "original", **settings: Any) -> TrainResult:
     """Train on `data`, evaluate on the validation split (and on `test` when given), and write
     runs/NAME[-k]/ with the model, config, history, metrics, data report, plots and a README.
+    `recipe` names the starting settings (catdog.recipes: original, best); `settings` override them.
 
     The run folder is made first and the best model so far is checkpointed in it, so an interrupted
     run continues with `resume=RUN` (same data and settings, read from RUN/config.json)."""
@@ -80,7 +82,7 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
     else:
         if data is None:
             raise UsageError("Give the training data (--data PATH), or --resume RUN to continue a run.")
-        config = TrainConfig(**settings)
+        config = recipe_config(recipe, **settings)
     source = as_labelled_source(data)
     check_labels(source.labels(), source.description)  # before a run folder exists for it
     test_source = as_labelled_source(test) if test is not None else None

@@ -109,12 +109,13 @@ class Classifier:
     """
 
     def __init__(self, config: TrainConfig | None = None, *, cache_path: str | os.PathLike[str] | None = None,
-                 threshold: float = 0.5, tta: bool = False, ray: dict[str, Any] | None = None, **settings: Any):
+                 threshold: float = 0.5, tta: bool | None = None, ray: dict[str, Any] | None = None, **settings: Any):
         base = config.to_dict() if config else {}
         self.config = TrainConfig.from_dict({**base, **settings})
         self.cache_path = cache_path
         self.threshold = threshold
-        self.tta = tta  # average each prediction with that of the mirrored photo
+        # Average each prediction with that of the mirrored photo; None: as the recipe says (config.tta).
+        self.tta = self.config.tta if tta is None else tta
         self.ray = ray  # {"address": ..., "workers": ...}: frozen-backbone features computed on Ray
         self.temperature: float | None = None  # fitted on validation photos, folded into the model
         self.neither_threshold: float | None = None  # pet score below which a photo is "neither"
@@ -135,13 +136,9 @@ class Classifier:
 
         from .files import file_digest
         from .model.backbone import resolve_weights
-        from .model.build import build_networks, reference_set, with_pet_score
-        from .runtime.keras_engine import KerasEngine
-        from .training.backbone_engine import converted_backbone, feature_function
-        from .training.feature_cache import DECODER_VERSION, FeatureCache
-        from .training.features import extract_features
-        from .training.fit import fine_tune, fit_head
-        from .training.pixel_store import PixelStore, store_outputs
+        from .model.build import build_networks
+        from .training.cut import cut_layer, image_to_cut, pooled_features
+        from .training.feature_cache import DECODER_VERSION
 
         config = self.config
         keras.utils.set_random_seed(config.seed)
@@ -160,88 +157,168 @@ class Classifier:
         weights = resolve_weights(config.weights)
         networks = build_networks(config, weights)
         namespace = f"mobilenetv2-{config.image_size}-{file_digest(weights)[:16]}-{DECODER_VERSION}"
-        cache = FeatureCache(self.cache_path, namespace=namespace)
+        blocks = config.fine_tune_blocks
+        # What is cached per photo: pooled features of the frozen backbone, or, when the top blocks are
+        # fine-tuned, the activations below them.
+        cached_model = image_to_cut(networks, blocks) if blocks else networks.features
+        if blocks:
+            namespace += f"-{cut_layer(blocks)}"
+        extract = self._feature_extractor(networks, cached_model, namespace, source, validation_data)
 
+        train_kept, train_x, y_train = extract(source, labels, train_indices)
+        # Mirror images are a second cached view of the same photos: for training (mirror) and for
+        # calibrating what test-time augmentation will predict (tta).
+        train_x = [train_x] + ([extract(source, labels, train_kept, mirror=True)[1]] if config.mirror else [])
+        val_kept, val_x, y_val = extract(val_source, val_all_labels, val_indices)
+        val_x = [val_x] + ([extract(val_source, val_all_labels, val_kept, mirror=True)[1]] if self.tta else [])
+        log(f"Training on {len(train_kept)} photos, validating on {len(val_kept)} ({len(report.skipped)} skipped).")
+
+        def pooled(views: list[np.ndarray]) -> list[np.ndarray]:
+            return [pooled_features(networks, blocks, v) for v in views] if blocks else views
+
+        checkpoint = self.checkpointer.state() if self.checkpointer else {}
+        history = self._fit_head_phase(networks, checkpoint, pooled(train_x), y_train, (pooled(val_x)[0], y_val))
+        done = checkpoint.get("epochs_done", 0) if checkpoint.get("phase") == "fine_tune" else 0
+        if config.fine_tune:
+            history, outputs, val_labels = self._fine_tune_pixels(networks, history, checkpoint, done, source,
+                                                                  train_kept, val_source, val_kept)
+        else:
+            if blocks:
+                from .training.cut import fine_tune_blocks
+
+                if done < config.fine_tune_epochs:
+                    history += fine_tune_blocks(networks, train_x, y_train, (val_x[0], y_val), config,
+                                                _head_epochs(history) + 1, done, self._checkpoint_callbacks(networks, history, checkpoint))
+                history = self._keep_best(networks, history)
+            outputs, val_labels = self._frozen_outputs(networks, pooled(train_x[:1])[0], pooled(val_x)), y_val.astype(int)
+
+        self.history_ = history
+        self.validation_ = (val_source, val_kept)
+        self._fit_thresholds(networks.model, outputs[:, :, 0], outputs[:, :, 1].mean(axis=1) if outputs.shape[2] > 1 else None,
+                             val_labels)
+        return self
+
+    def _feature_extractor(self, networks, cached_model, namespace: str, source: PhotoSource, validation_data: Any):
+        """extract(source, labels, indices, mirror=False) -> (kept indices, cached arrays, labels):
+        what the frozen part computes for each photo that decodes (or its mirror image), cached."""
+        from .training.backbone_engine import converted_backbone, feature_function
+        from .training.feature_cache import FeatureCache
+        from .training.features import extract_features
+
+        config = self.config
+        report = self.data_report_
         on_ray = None
         if self.ray is not None:
-            if validation_data is not None:
-                raise UsageError("Training on Ray validates on a split of its own data; leave validation_data out.")
+            if validation_data is not None or config.fine_tune_blocks or config.mirror:
+                raise UsageError("Training on Ray computes the frozen features of its own data only; leave validation_data, "
+                                 "fine_tune_blocks and mirror out (or train without Ray).")
             from .scale.features import extract_features_ray
 
-            backbone_file = converted_backbone(networks.features, cache.path.parent, namespace)
-            on_ray = extract_features_ray(source, backbone_file, config.image_size, cache, report, **self.ray)
-        else:
-            compute = feature_function(networks.features, config.feature_engine, cache.path.parent, namespace)
+            cache = FeatureCache(self.cache_path, namespace=namespace)
+            try:
+                backbone_file = converted_backbone(networks.features, cache.path.parent, namespace)
+                on_ray = extract_features_ray(source, backbone_file, config.image_size, cache, report, **self.ray)
+            finally:
+                cache.close()
+        cache_dir = FeatureCache.directory(self.cache_path)
+        compute = None if on_ray is not None else feature_function(cached_model, config.feature_engine, cache_dir, namespace)
+        shape = tuple(cached_model.output_shape[1:])
 
-        def features_of(part_source: PhotoSource, part_labels: np.ndarray,
-                        indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            found = on_ray if on_ray is not None else extract_features(
-                part_source, indices, compute, cache, report, config.image_size, config.batch_size, config.decode_threads)
+        def extract(part_source: PhotoSource, part_labels: np.ndarray, indices: np.ndarray,
+                    mirror: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            if on_ray is not None:
+                found = on_ray
+            else:
+                cache = FeatureCache(self.cache_path, namespace=namespace + ("-mirror" if mirror else ""))
+                try:
+                    found = extract_features(
+                        part_source, indices,
+                        (lambda pixels: compute(np.ascontiguousarray(pixels[:, :, ::-1]))) if mirror else compute, cache,
+                        # The photo view already reported what failed to decode.
+                        DataReport(part_source.description) if mirror else report,
+                        config.image_size, config.batch_size, config.decode_threads,
+                        "Mirror-image features" if mirror else "Backbone features")
+                finally:
+                    cache.close()
             kept = np.array([i for i in indices if int(i) in found], dtype=np.int64)
             if kept.size == 0:
                 raise DataError(f"No photo of {part_source.description} could be decoded; see the skipped list with `catdog data inspect`.")
-            return kept, np.stack([found[int(i)] for i in kept]), part_labels[kept].astype(np.float32)
+            arrays = np.stack([found[int(i)].reshape(-1) for i in kept]).reshape(len(kept), *shape)
+            return kept, arrays, part_labels[kept].astype(np.float32)
 
-        try:
-            train_kept, x_train, y_train = features_of(source, labels, train_indices)
-            val_kept, x_val, y_val = features_of(val_source, val_all_labels, val_indices)
-        finally:
-            cache.close()
-        log(f"Training on {len(train_kept)} photos, validating on {len(val_kept)} ({len(report.skipped)} skipped).")
-        checkpoint = self.checkpointer.state() if self.checkpointer else {}
+        return extract
+
+    def _fit_head_phase(self, networks, checkpoint: dict, train_views: list[np.ndarray], y_train: np.ndarray,
+                        val: tuple[np.ndarray, np.ndarray]) -> list[dict]:
+        """The original recipe's phase: the head on pooled features (of every training view)."""
+        from .training.fit import fit_head
+
         if checkpoint:  # resuming: the head phase (at least) finished in an earlier, interrupted run
             log(f"Resuming from {self.checkpointer.model_path} ({checkpoint['phase']} phase, "
                 f"{checkpoint['epochs_done']} fine-tuning epoch(s) done).")
             self.checkpointer.restore_weights(networks.model)
-            history = checkpoint["history"]
-        else:
-            history = fit_head(networks, (x_train, y_train), (x_val, y_val), config)
-            if self.checkpointer:
-                self.checkpointer.save(networks.model, "head", history, 0,
-                                       min(row["val_loss"] for row in history), improved=True)
-        reference_features = x_train
-        done = checkpoint.get("epochs_done", 0) if checkpoint.get("phase") == "fine_tune" else 0
-        if config.fine_tune:
-            head_epochs = sum(1 for row in history if row["phase"] == "head")
-            callbacks = [self.checkpointer.keras_callback(
-                networks.model, history, head_epochs + 1,
-                checkpoint.get("best_val_loss", min(row["val_loss"] for row in history)))] if self.checkpointer else []
-            with tempfile.TemporaryDirectory(prefix="catdog-") as scratch:
-                train_store = PixelStore(source, train_kept, config.image_size, config.decode_threads, Path(scratch),
-                                         "Decoding training photos")
-                val_store = PixelStore(val_source, val_kept, config.image_size, config.decode_threads, Path(scratch),
-                                       "Decoding validation photos")
-                try:
-                    if done < config.fine_tune_epochs:
-                        history += fine_tune(networks, train_store, val_store, config, head_epochs + 1, done, callbacks)
-                    if self.checkpointer:
-                        # The checkpoint holds the lowest validation loss over both phases (and over
-                        # interrupted runs): that is the model we keep.
-                        self.checkpointer.restore_weights(networks.model)
-                        history = self.checkpointer.state()["history"]
-                    # The backbone changed, so the pet score's reference features come from the tuned one,
-                    # and validation photos go through the whole model (from the store, decoded once).
-                    reference_features = store_outputs(networks.features, train_store, config.batch_size)
-                    self.engine = KerasEngine(with_pet_score(networks.model, reference_set(reference_features, config.seed)))
-                    output = store_outputs(self.engine.model, val_store, config.batch_size)
-                    val_labels = val_store.labels.astype(int)
-                finally:
-                    train_store.close()
-                    val_store.close()
-        else:  # frozen backbone: its cached features give the same outputs at a fraction of the cost
-            from .model.build import feature_tail
+            return checkpoint["history"]
+        history = fit_head(networks, (np.concatenate(train_views), np.tile(y_train, len(train_views))), val, self.config)
+        if self.checkpointer:
+            self.checkpointer.save(networks.model, "head", history, 0, min(row["val_loss"] for row in history), improved=True)
+        return history
 
-            self.engine = KerasEngine(with_pet_score(networks.model, reference_set(reference_features, config.seed)))
-            output = np.asarray(feature_tail(self.engine.model).predict(x_val, batch_size=256, verbose=0))
-            val_labels = y_val.astype(int)
+    def _checkpoint_callbacks(self, networks, history: list[dict], checkpoint: dict) -> list:
+        if not self.checkpointer:
+            return []
+        best = checkpoint.get("best_val_loss", min(row["val_loss"] for row in history))
+        return [self.checkpointer.keras_callback(networks.model, history, _head_epochs(history) + 1, best)]
 
-        self.history_ = history
-        self.validation_ = (val_source, val_kept)
-        self._fit_thresholds(networks.model, output[:, 0], output[:, 1] if output.shape[1] > 1 else None, val_labels)
-        return self
+    def _keep_best(self, networks, history: list[dict]) -> list[dict]:
+        """The checkpoint holds the lowest validation loss over both phases (and over interrupted
+        runs): that is the model we keep."""
+        if not self.checkpointer:
+            return history
+        self.checkpointer.restore_weights(networks.model)
+        return self.checkpointer.state()["history"]
+
+    def _frozen_outputs(self, networks, train_features: np.ndarray, val_views: list[np.ndarray]) -> np.ndarray:
+        """Make the deployable engine, and its [n, views, outputs] for the validation photos from their
+        pooled features: the backbone below the pool is what computed them, so no photo is rerun."""
+        from .model.build import feature_tail, reference_set, with_pet_score
+        from .runtime.keras_engine import KerasEngine
+
+        self.engine = KerasEngine(with_pet_score(networks.model, reference_set(train_features, self.config.seed)))
+        tail = feature_tail(self.engine.model)
+        return np.stack([np.asarray(tail.predict(v, batch_size=256, verbose=0)) for v in val_views], axis=1)
+
+    def _fine_tune_pixels(self, networks, history, checkpoint, done, source, train_kept, val_source, val_kept):
+        """Fine-tune the top layers on decoded pixels (with random augmentation), then make the engine."""
+        from .model.build import reference_set, with_pet_score
+        from .runtime.keras_engine import KerasEngine
+        from .training.fit import fine_tune
+        from .training.pixel_store import PixelStore, store_outputs
+
+        config = self.config
+        callbacks = self._checkpoint_callbacks(networks, history, checkpoint)
+        with tempfile.TemporaryDirectory(prefix="catdog-") as scratch:
+            train_store = PixelStore(source, train_kept, config.image_size, config.decode_threads, Path(scratch),
+                                     "Decoding training photos")
+            val_store = PixelStore(val_source, val_kept, config.image_size, config.decode_threads, Path(scratch),
+                                   "Decoding validation photos")
+            try:
+                if done < config.fine_tune_epochs:
+                    history += fine_tune(networks, train_store, val_store, config, _head_epochs(history) + 1, done, callbacks)
+                history = self._keep_best(networks, history)
+                # The backbone changed, so the pet score's reference features come from the tuned one,
+                # and validation photos go through the whole model (from the store, decoded once).
+                reference_features = store_outputs(networks.features, train_store, config.batch_size)
+                self.engine = KerasEngine(with_pet_score(networks.model, reference_set(reference_features, config.seed)))
+                outputs = np.stack([store_outputs(self.engine.model, val_store, config.batch_size, mirror)
+                                    for mirror in ((False, True) if self.tta else (False,))], axis=1)
+                return history, outputs, val_store.labels.astype(int)
+            finally:
+                train_store.close()
+                val_store.close()
 
     def _fit_thresholds(self, model, val_p: np.ndarray, val_pet: np.ndarray | None, val_labels: np.ndarray) -> None:
-        """Fit the temperature and the "neither" threshold on the validation photos only."""
+        """Fit the temperature and the "neither" threshold on the validation photos only. `val_p` is
+        [n, views]: with test-time augmentation the views are averaged after calibration, as predict does."""
         from .evaluate.calibration import apply_temperature, fit_temperature
         from .evaluate.metrics import expected_calibration_error
         from .model.build import fold_temperature
@@ -254,8 +331,9 @@ class Classifier:
             fold_temperature(model, self.temperature)  # the deployable model shares this head
             self.calibration_ = {
                 "temperature": self.temperature,
-                "validation_ece_before": expected_calibration_error(val_labels, val_p),
-                "validation_ece_after": expected_calibration_error(val_labels, apply_temperature(val_p, self.temperature)),
+                "validation_ece_before": expected_calibration_error(val_labels, val_p.mean(axis=1)),
+                "validation_ece_after": expected_calibration_error(
+                    val_labels, apply_temperature(val_p, self.temperature).mean(axis=1)),
             }
 
     # ------------------------------------------------------------------ inference
@@ -407,6 +485,10 @@ class Classifier:
         classifier.engine = open_engine(model_path, engine, threads)
         classifier.model_path = model_path
         return classifier
+
+
+def _head_epochs(history: list[dict]) -> int:
+    return sum(1 for row in history if row["phase"] == "head")
 
 
 def as_labelled_source(data: Any) -> PhotoSource:

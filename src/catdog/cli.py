@@ -44,7 +44,7 @@ def _stdout(text: str) -> None:
     sys.stdout.flush()
 
 
-TTA_OPTION = typer.Option(False, "--tta", help="Test-time augmentation: average with the mirrored photo (2x the cost).")
+TTA_OPTION = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored photo (2x the cost). [default: as the run was trained]")
 ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (fastest verified export, else keras), keras, onnx, tflite (fastest TFLite export), or an export: tflite-fp16, tflite-int8.")
 
 
@@ -55,18 +55,25 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder (its data and settings)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders."),
     name: str = typer.Option("train", "--name", help="Run folder name; numbered (NAME-2, ...) when it exists."),
-    seed: int = typer.Option(42, "--seed"),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    image_size: int = typer.Option(224, "--image-size"),
-    val_split: float = typer.Option(0.2, "--val-split", help="Stratified validation fraction."),
-    epochs: int = typer.Option(50, "--epochs", help="Most head epochs; EarlyStopping usually ends sooner."),
-    patience: int = typer.Option(4, "--patience", help="EarlyStopping patience on val_loss."),
-    learning_rate: float = typer.Option(1e-3, "--learning-rate"),
-    fine_tune: int = typer.Option(0, "--fine-tune", help="Unfreeze the top N backbone layers in a second phase (0 = off)."),
-    fine_tune_epochs: int = typer.Option(5, "--fine-tune-epochs"),
-    fine_tune_learning_rate: float = typer.Option(1e-5, "--fine-tune-lr"),
-    augment: bool = typer.Option(False, "--augment", help="Flips, small rotation/zoom/contrast in the fine-tune phase."),
-    weights: str = typer.Option("imagenet", "--weights", help="'imagenet' (Keras cache/download, or CATDOG_WEIGHTS) or a path to the no-top .h5."),
+    recipe: str = typer.Option("original", "--recipe", help="Starting settings: original (the seed project's) or best (docs/ACCURACY.md); the options below override them."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="[default: 42]"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="[default: 32]"),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="[default: 224]"),
+    val_split: Optional[float] = typer.Option(None, "--val-split", help="Stratified validation fraction. [default: 0.2]"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Most head epochs; EarlyStopping usually ends sooner. [default: 50]"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="EarlyStopping patience on val_loss. [default: 4]"),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="[default: 1e-3]"),
+    fine_tune: Optional[int] = typer.Option(None, "--fine-tune", help="Unfreeze the top N backbone layers and fine-tune on pixels (0 = off). [default: 0]"),
+    fine_tune_blocks: Optional[int] = typer.Option(None, "--fine-tune-blocks", help="Fine-tune the top N of the 16 MobileNetV2 blocks on cached activations (0 = off). [default: 0; best: 3]"),
+    fine_tune_epochs: Optional[int] = typer.Option(None, "--fine-tune-epochs", help="[default: 5; best: 8]"),
+    fine_tune_learning_rate: Optional[float] = typer.Option(None, "--fine-tune-lr", help="[default: 1e-5; best: 1e-4]"),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="Fine-tuning learning rate: constant, or cosine (warm-up epoch + cosine decay). [default: constant; best: cosine]"),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Flips, small rotation/zoom/contrast in the --fine-tune phase."),
+    mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror", help="Also train on every photo's mirror image (cached). [best: on]"),
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="[default: 0; best: 0.1]"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Decoupled weight decay (AdamW) when > 0. [default: 0; best: 1e-4]"),
+    tta: Optional[bool] = typer.Option(None, "--tta/--no-tta", help="The run predicts with test-time augmentation by default (photo + mirror). [best: on]"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="'imagenet' (Keras cache/download, or CATDOG_WEIGHTS) or a path to the no-top .h5."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache file (default ~/.cache/catdog/features.sqlite or CATDOG_CACHE)."),
     use_ray: bool = typer.Option(False, "--ray", help="Compute the frozen backbone's features on Ray (parquet data)."),
     address: Optional[str] = typer.Option(None, "--address", help="With --ray: an existing cluster (auto or ray://HOST:PORT)."),
@@ -76,15 +83,17 @@ def train(
     from .api import train as train_run
 
     if augment and not fine_tune:
-        raise UsageError("--augment acts on the fine-tune phase; add --fine-tune N (for example --fine-tune 30).")
+        raise UsageError("--augment acts on the --fine-tune phase; add --fine-tune N (for example --fine-tune 30), or use --mirror.")
     if resume is None and data is None:
         raise UsageError("Missing --data PATH (the training photos), or --resume RUN to continue a run.")
     result = train_run(
         data, test=test, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]), resume=resume,
-        ray={"address": address, "workers": workers} if use_ray else None,
+        ray={"address": address, "workers": workers} if use_ray else None, recipe=recipe,
         seed=seed, batch_size=batch_size, image_size=image_size, val_split=val_split, max_epochs=epochs,
-        patience=patience, learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_epochs=fine_tune_epochs,
-        fine_tune_learning_rate=fine_tune_learning_rate, augment=augment, weights=weights,
+        patience=patience, learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_blocks=fine_tune_blocks,
+        fine_tune_epochs=fine_tune_epochs, fine_tune_learning_rate=fine_tune_learning_rate, schedule=schedule,
+        augment=augment, mirror=mirror, label_smoothing=label_smoothing, weight_decay=weight_decay, tta=tta,
+        weights=weights,
     )
     metrics = result.metrics
     summary = Table(title=f"Run {result.run_dir}")
@@ -108,7 +117,7 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object to stdout."),
     engine: str = ENGINE_OPTION,
     ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog: adds ood {auroc, refused_ood, refused_in}."),
-    tta: bool = TTA_OPTION,
+    tta: Optional[bool] = TTA_OPTION,
 ) -> None:
     """Accuracy, precision, recall, F1, ROC AUC, log loss, ECE and the confusion matrix on labelled photos."""
     from .classifier import Classifier
@@ -136,7 +145,7 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list to stdout."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV to stdout."),
     engine: str = ENGINE_OPTION,
-    tta: bool = TTA_OPTION,
+    tta: Optional[bool] = TTA_OPTION,
     data: Optional[str] = typer.Option(None, "--data", help="Batch scoring: parquet file/folder/glob or photo folder (with --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Batch scoring: folder of parquet shards to write (resumable)."),
     use_ray: bool = typer.Option(False, "--ray", help="Batch scoring on Ray (local instance unless --address)."),
@@ -235,7 +244,7 @@ def robustness(
     data: str = typer.Option(..., "--data", help="Labelled photos."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N photos."),
     engine: str = ENGINE_OPTION,
-    tta: bool = TTA_OPTION,
+    tta: Optional[bool] = TTA_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Accuracy under 8 common corruptions at 3 severities; writes robustness.json/.md/.png to the run folder."""

@@ -8,6 +8,10 @@ from typing import Any
 
 from .errors import UsageError
 
+# Blocks 1-16 of MobileNetV2; fine-tuning more than this many leaves the cached activations too large
+# (block 10's output is 14x14x64) for the speed that makes cached fine-tuning worth having.
+MAX_FINE_TUNE_BLOCKS = 6
+
 
 @dataclass
 class TrainConfig:
@@ -27,6 +31,16 @@ class TrainConfig:
     fine_tune_epochs: int = 5
     fine_tune_learning_rate: float = 1e-5
     augment: bool = False
+    # Fine-tune the top N of MobileNetV2's 16 inverted-residual blocks (and its last 1x1 conv) on
+    # activations cached at the cut point below them: only the thawed blocks run each step.
+    fine_tune_blocks: int = 0
+    # Train on each photo and its mirror image (both cached); predict with --tta to average the two.
+    mirror: bool = False
+    label_smoothing: float = 0.0
+    weight_decay: float = 0.0  # decoupled (AdamW) in both phases when > 0
+    schedule: str = "constant"  # fine-tuning learning rate: constant, or cosine (one warm-up epoch, cosine decay)
+    tta: bool = False  # the run predicts with test-time augmentation (photo + mirror) unless told otherwise
+    recipe: str = "original"  # the named recipe these settings started from (catdog.recipes)
     # Temperature scaling on the validation photos, folded into the saved model.
     calibrate: bool = True
     # Fraction of validation cats and dogs allowed to be answered "neither" (sets its threshold).
@@ -49,6 +63,13 @@ class TrainConfig:
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (self.dense_units >= 1, "dense_units must be at least 1"),
             (self.fine_tune >= 0, "fine_tune is a number of backbone layers and must be 0 or more"),
+            (0 <= self.fine_tune_blocks <= MAX_FINE_TUNE_BLOCKS,
+             f"fine_tune_blocks is a number of MobileNetV2 blocks from the top, 0 to {MAX_FINE_TUNE_BLOCKS}"),
+            (not (self.fine_tune and self.fine_tune_blocks),
+             "choose one fine-tuning mode: fine_tune (layers, on pixels) or fine_tune_blocks (blocks, on cached activations)"),
+            (0.0 <= self.label_smoothing < 0.5, "label_smoothing must be in [0, 0.5), for example 0.1"),
+            (self.weight_decay >= 0.0, "weight_decay must be 0 or more, for example 1e-4"),
+            (self.schedule in ("constant", "cosine"), "schedule must be constant or cosine"),
             (self.fine_tune_epochs >= 1, "fine_tune_epochs must be at least 1"),
             (self.fine_tune_learning_rate > 0, "fine_tune_learning_rate must be positive"),
             (self.decode_threads >= 1, "decode_threads must be at least 1"),

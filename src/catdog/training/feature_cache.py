@@ -44,6 +44,11 @@ class FeatureCache:
         )
         self._db.commit()
 
+    @staticmethod
+    def directory(path: str | os.PathLike[str] | None = None) -> Path:
+        """The folder a cache at `path` (None: the default) lives in, where converted backbones go too."""
+        return (Path(path) if path else default_cache_path()).parent
+
     def key(self, photo: Photo) -> str:
         return content_key(self.namespace, photo.data)
 

@@ -24,6 +24,7 @@ def extract_features(
     image_size: int,
     batch_size: int = 32,
     threads: int = 4,
+    label: str = "Backbone features",
 ) -> dict[int, np.ndarray]:
     """Map source index -> feature vector for every photo that decodes; the rest go to `report`."""
     wanted = None if indices is None else sorted(int(i) for i in indices)
@@ -31,7 +32,7 @@ def extract_features(
     features: dict[int, np.ndarray] = {}
     keys: dict[int, str] = {}
 
-    with progress_bar("Backbone features", total) as bar:
+    with progress_bar(label, total) as bar:
 
         def cache_misses() -> Iterable[Photo]:
             # Lookups go in chunks so that cached photos are never decoded.

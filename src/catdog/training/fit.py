@@ -10,7 +10,7 @@ from .callbacks import rich_progress
 from .pixel_store import PixelStore, keras_batches
 
 
-def _history_rows(history, phase: str, first_epoch: int) -> list[dict]:
+def history_rows(history, phase: str, first_epoch: int) -> list[dict]:
     metrics = history.history
     count = len(next(iter(metrics.values()), []))
     return [
@@ -19,24 +19,54 @@ def _history_rows(history, phase: str, first_epoch: int) -> list[dict]:
     ]
 
 
-def _early_stopping(config: TrainConfig):
+def early_stopping(config: TrainConfig):
     import keras
 
     return keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
 
 
+def loss_function(config: TrainConfig):
+    import keras
+
+    return keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+
+
+def optimizer(config: TrainConfig, learning_rate):
+    """Adam, as the original used; AdamW (decoupled weight decay) when the recipe asks for decay."""
+    import keras
+
+    if config.weight_decay:
+        return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(learning_rate)
+
+
+def fine_tune_optimizer(config: TrainConfig, steps_per_epoch: int, initial_epoch: int = 0):
+    """The fine-tuning optimizer; with the cosine schedule, one warm-up epoch from 0 to the learning
+    rate (the head's fresh gradients must not wreck the pretrained blocks), then cosine decay to 0.
+    A resumed run starts its schedule where the interrupted one stopped."""
+    import keras
+
+    rate = config.fine_tune_learning_rate
+    if config.schedule == "cosine":
+        total = config.fine_tune_epochs * steps_per_epoch
+        warmup = min(steps_per_epoch, total - 1)
+        rate = keras.optimizers.schedules.CosineDecay(0.0, total - warmup, warmup_target=rate, warmup_steps=warmup)
+    chosen = optimizer(config, rate)
+    if initial_epoch:
+        chosen.iterations.assign(initial_epoch * steps_per_epoch)
+    return chosen
+
+
 def fit_head(networks: Networks, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
              config: TrainConfig) -> list[dict]:
     """Train the head on cached backbone features: the original recipe, without rerunning the backbone."""
-    import keras
-
     head = networks.head
-    head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy", metrics=["accuracy"])
+    head.compile(optimizer=optimizer(config, config.learning_rate), loss=loss_function(config), metrics=["accuracy"])
     history = head.fit(
         train[0], train[1], batch_size=config.batch_size, epochs=config.max_epochs, validation_data=val,
-        shuffle=True, verbose=0, callbacks=[_early_stopping(config), rich_progress("Training head", config.max_epochs)],
+        shuffle=True, verbose=0, callbacks=[early_stopping(config), rich_progress("Training head", config.max_epochs)],
     )
-    return _history_rows(history, "head", 1)
+    return history_rows(history, "head", 1)
 
 
 def augmentation_layers():
@@ -79,16 +109,16 @@ def fine_tune(networks: Networks, train: PixelStore, val: PixelStore, config: Tr
     if config.augment:
         inputs = keras.Input(model.input_shape[1:], name="image")
         model = keras.Model(inputs, networks.model(augmentation_layers()(inputs)), name="fine_tune")
-    model.compile(optimizer=keras.optimizers.Adam(config.fine_tune_learning_rate), loss="binary_crossentropy",
-                  metrics=["accuracy"])
     train_batches = keras_batches(train, config.batch_size, shuffle=True, seed=config.seed)
+    model.compile(optimizer=fine_tune_optimizer(config, len(train_batches), initial_epoch), loss=loss_function(config),
+                  metrics=["accuracy"])
     val_batches = keras_batches(val, config.batch_size, shuffle=False, seed=config.seed)
     try:
         history = model.fit(
             train_batches, validation_data=val_batches, epochs=config.fine_tune_epochs, initial_epoch=initial_epoch,
-            verbose=0, callbacks=[_early_stopping(config), *(extra_callbacks or []),
+            verbose=0, callbacks=[early_stopping(config), *(extra_callbacks or []),
                                   rich_progress("Fine-tuning", config.fine_tune_epochs, len(train_batches))],
         )
     finally:
         networks.backbone.trainable = False  # the saved model is an inference model
-    return _history_rows(history, "fine_tune", first_epoch + initial_epoch)
+    return history_rows(history, "fine_tune", first_epoch + initial_epoch)

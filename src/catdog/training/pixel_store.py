@@ -76,11 +76,14 @@ def keras_batches(store: PixelStore, batch_size: int, shuffle: bool, seed: int):
     return StoreBatches()
 
 
-def store_outputs(model, store: PixelStore, batch_size: int) -> np.ndarray:
-    """`model`'s output for every photo in the store, in store order, as [n, outputs]."""
+def store_outputs(model, store: PixelStore, batch_size: int, mirror: bool = False) -> np.ndarray:
+    """`model`'s output for every photo in the store (or its mirror image), in store order, as [n, outputs]."""
     parts = []
     for start in range(0, len(store), batch_size):
         positions = np.arange(start, min(start + batch_size, len(store)))
-        parts.append(np.asarray(model.predict_on_batch(store.read(positions).astype(np.float32))))
+        pixels = store.read(positions)
+        if mirror:
+            pixels = pixels[:, :, ::-1]
+        parts.append(np.asarray(model.predict_on_batch(pixels.astype(np.float32))))
     return np.concatenate(parts).reshape(len(store), -1) if parts else np.zeros((0, 1), dtype=np.float32)
 
