@@ -117,7 +117,8 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
     shown_split = "test" if "test" in evaluated else "validation"
     shown_source, shown = evaluated[shown_split]
     if classifier.temperature is not None:
-        # Temperature scaling is invertible: the uncalibrated probabilities are sigmoid(logit * T).
+        # Temperature scaling is invertible: the uncalibrated probabilities are sigmoid(logit * T)
+        # (to within the averaging of views when the run predicts with test-time augmentation).
         uncalibrated = apply_temperature(shown.p_dog, 1.0 / classifier.temperature)
         metrics["calibration"] = {**classifier.calibration_,
                                   f"{shown_split}_ece_before": expected_calibration_error(shown.labels, uncalibrated),
