@@ -209,9 +209,9 @@ class Classifier:
         report = self.data_report_
         on_ray = None
         if self.ray is not None:
-            if validation_data is not None or config.fine_tune_blocks or config.mirror:
-                raise UsageError("Training on Ray computes the frozen features of its own data only; leave validation_data, "
-                                 "fine_tune_blocks and mirror out (or train without Ray).")
+            if validation_data is not None or config.fine_tune_blocks:
+                raise UsageError("Training on Ray computes the frozen features of its own data only; leave validation_data "
+                                 "and fine_tune_blocks out (or train without Ray).")
             from .scale.features import extract_features_ray
 
             cache = FeatureCache(self.cache_path, namespace=namespace)
@@ -221,12 +221,12 @@ class Classifier:
             finally:
                 cache.close()
         cache_dir = FeatureCache.directory(self.cache_path)
-        compute = None if on_ray is not None else feature_function(cached_model, config.feature_engine, cache_dir, namespace)
+        compute = feature_function(cached_model, config.feature_engine, cache_dir, namespace)
         shape = tuple(cached_model.output_shape[1:])
 
         def extract(part_source: PhotoSource, part_labels: np.ndarray, indices: np.ndarray,
                     mirror: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            if on_ray is not None:
+            if on_ray is not None and not mirror:  # mirror images are computed here, from the photos
                 found = on_ray
             else:
                 cache = FeatureCache(self.cache_path, namespace=namespace + ("-mirror" if mirror else ""))
