@@ -46,6 +46,7 @@ REGRESSIONS = [
     b"GIF89a\x00\x00\x00\x00",  # GIF with zero size
     png_with_declared_size(0, 10),
     png_with_declared_size(100000, 1),  # long and thin, under the pixel limit but absurd
+    png_with_declared_size(1, 53_514_201),  # took 2.1 s to decode before the aspect-ratio limit
     png_with_declared_size(2**31 - 1, 2**31 - 1),
     b"RIFF\x00\x00\x00\x00WEBPVP8 ",
     b"BM" + b"\x00" * 60,

@@ -125,6 +125,6 @@ def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predi
     with_tta, without = Classifier.load(run), Classifier.load(run, tta=False)
     assert with_tta.config.recipe == "best" and with_tta.tta and not without.tta
     photo = train_rows[70]["bytes"]
-    pixels = decode_image(photo, 224)[None]
+    pixels = decode_image(photo, without.engine.image_size)[None]  # 288 px in the best recipe
     expected = (without.predict_pixels(pixels)[0] + without.predict_pixels(pixels[:, :, ::-1].copy())[0]) / 2
     assert with_tta.predict_proba([photo])[0] == pytest.approx(float(expected[0]), abs=1e-5)

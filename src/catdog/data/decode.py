@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DecodeError
-from ..limits import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS
+from ..limits import MAX_ASPECT_RATIO, MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS
 
 # Our own pixel limit is checked against the header before any pixel is decoded; Pillow's own
 # bomb check stays as a second line of defence at a higher bound.
@@ -43,6 +43,8 @@ def _open(data: bytes) -> Image.Image:
     width, height = image.size
     if width <= 0 or height <= 0:
         raise DecodeError(f"invalid image size {width}x{height}")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise DecodeError(f"{width}x{height} is not a photo's shape (sides over {MAX_ASPECT_RATIO}:1)")
     if width * height > MAX_PHOTO_PIXELS:
         raise DecodeError(
             f"decompression bomb: {width}x{height} is over the {MAX_PHOTO_PIXELS / 1e6:.0f} megapixel limit"
