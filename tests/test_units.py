@@ -177,3 +177,13 @@ def test_recipes_start_from_named_settings_that_explicit_values_override():
         recipe_config("fast")
     with pytest.raises(UsageError, match="choose one fine-tuning mode"):
         TrainConfig(fine_tune=10, fine_tune_blocks=3)
+
+
+@pytest.mark.parametrize("tta", [None, True, False])
+def test_serve_settings_reach_uvicorn_workers_through_the_environment(tta, tmp_path, monkeypatch):
+    from catdog.serve.app import ServeSettings
+
+    settings = ServeSettings(model=tmp_path, engine="onnx", max_files=4, tta=tta)
+    for key, value in settings.to_environment().items():
+        monkeypatch.setenv(key, value)
+    assert ServeSettings.from_environment() == settings

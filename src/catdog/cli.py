@@ -274,6 +274,7 @@ def serve(
     workers: int = typer.Option(1, "--workers", help="uvicorn worker processes (each loads the model)."),
     max_body_mb: float = typer.Option(10.0, "--max-body-mb", help="Largest request body accepted (413 above)."),
     max_files: int = typer.Option(32, "--max-files", help="Most photos in one multipart request (413 above)."),
+    tta: Optional[bool] = TTA_OPTION,
 ) -> None:
     """HTTP API and web page: POST /v1/predict, /v1/explain; GET /, /healthz, /readyz, /metrics, /docs."""
     try:
@@ -288,7 +289,8 @@ def serve(
         raise UsageError("--workers and --max-files must be at least 1 and --max-body-mb positive.")
     run_dir = model if model.is_dir() else model.parent
     open_engine(run_dir / "model.keras", engine)  # fail now, with a clear message, not inside a worker
-    settings = ServeSettings(model=run_dir, engine=engine, max_body_bytes=int(max_body_mb * 2**20), max_files=max_files)
+    settings = ServeSettings(model=run_dir, engine=engine, max_body_bytes=int(max_body_mb * 2**20), max_files=max_files,
+                             tta=tta)
     os.environ.update(settings.to_environment())
     log(f"Serving {run_dir} on http://{host}:{port} (docs at /docs)")
     uvicorn.run("catdog.serve.app:app_from_environment", factory=True, host=host, port=port, workers=workers,

@@ -42,17 +42,20 @@ class ServeSettings:
     max_files: int = MAX_UPLOAD_FILES
     max_batch: int = 32
     batch_window_ms: float = 2.0
+    tta: bool | None = None  # test-time augmentation; None: as the run was trained
 
     @classmethod
     def from_environment(cls) -> "ServeSettings":
         """Settings for uvicorn worker processes, which start from an import string, not from our CLI."""
         return cls(model=Path(os.environ["CATDOG_SERVE_MODEL"]), engine=os.environ.get("CATDOG_SERVE_ENGINE", "auto"),
                    max_body_bytes=int(os.environ.get("CATDOG_SERVE_MAX_BODY", MAX_UPLOAD_BYTES)),
-                   max_files=int(os.environ.get("CATDOG_SERVE_MAX_FILES", MAX_UPLOAD_FILES)))
+                   max_files=int(os.environ.get("CATDOG_SERVE_MAX_FILES", MAX_UPLOAD_FILES)),
+                   tta={"1": True, "0": False}.get(os.environ.get("CATDOG_SERVE_TTA", "")))
 
     def to_environment(self) -> dict[str, str]:
         return {"CATDOG_SERVE_MODEL": str(self.model), "CATDOG_SERVE_ENGINE": self.engine,
-                "CATDOG_SERVE_MAX_BODY": str(self.max_body_bytes), "CATDOG_SERVE_MAX_FILES": str(self.max_files)}
+                "CATDOG_SERVE_MAX_BODY": str(self.max_body_bytes), "CATDOG_SERVE_MAX_FILES": str(self.max_files),
+                "CATDOG_SERVE_TTA": "" if self.tta is None else str(int(self.tta))}
 
 
 class ModelInfo(BaseModel):
@@ -104,7 +107,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        classifier = Classifier.load(settings.model, engine=settings.engine)
+        classifier = Classifier.load(settings.model, engine=settings.engine, tta=settings.tta)
         classifier.config.decode_threads = 1  # decoding happens per request, in the server's thread pool
         state["classifier"] = classifier
         state["batcher"] = MicroBatcher(classifier.predict_pixels, settings.max_batch, settings.batch_window_ms / 1000,
