@@ -113,6 +113,9 @@ def test_data_inspect_counts_skips_sizes_and_duplicates(dirty_train):
     (["train", "--data", "{balanced}", "--weights", "{tmp}/missing.h5"], 4, "does not exist; pass --weights"),
     (["evaluate", "--model", "{tmp}", "--data", "{balanced}"], 4, "No model at"),
     (["train", "--no-such-flag"], 2, "No such option"),
+    (["train", "--data", "{balanced}", "--recipe", "fast"], 2, "Unknown recipe 'fast'; choose one of: original, best"),
+    (["train", "--data", "{balanced}", "--fine-tune", "10", "--fine-tune-blocks", "3"], 2, "choose one fine-tuning mode"),
+    (["predict", "--model", "{tmp}", "--data", "{balanced}", "--out", "{tmp}/p", "--no-tta"], 2, "follows the run's own TTA"),
 ])
 def test_expected_errors_are_one_sentence_with_a_distinct_exit_code(tmp_path, args, code, message):
     rows = read_rows(TEST, count=6)

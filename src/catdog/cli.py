@@ -164,6 +164,8 @@ def predict(
 
         if workers < 1:
             raise UsageError("--workers must be at least 1.")
+        if tta is not None:
+            raise UsageError("Batch scoring (--data/--out) follows the run's own TTA setting; leave out --tta/--no-tta.")
         summary = score_to_parquet(model, data, out, use_ray=use_ray, address=address, workers=workers, engine=engine)
         log(f"Scored {summary['rows']} photo(s) in {summary['scored_shards']} shard(s) in {summary['seconds']:.1f} s; "
             f"{summary['shards']} shard(s) in {out}.")
