@@ -138,11 +138,11 @@ def test_backbone_split_at_every_cut_composes_to_the_whole_backbone():
 
 
 def test_view_batches_draw_one_view_per_photo_with_its_label():
-    from catdog.training.cut import ViewBatches
+    from catdog.training.cut import view_batches
 
     photo, mirror = np.zeros((50, 2, 2, 1)), np.ones((50, 2, 2, 1))
     labels = np.arange(50, dtype=np.float32)
-    batches = ViewBatches([photo + labels[:, None, None, None], mirror + labels[:, None, None, None]], labels, 16, seed=0)
+    batches = view_batches([photo + labels[:, None, None, None], mirror + labels[:, None, None, None]], labels, 16, seed=0)
     seen_views, seen_labels = set(), []
     for index in range(len(batches)):
         x, y = batches[index]

@@ -177,7 +177,7 @@ class Classifier:
             return [pooled_features(networks, blocks, v) for v in views] if blocks else views
 
         checkpoint = self.checkpointer.state() if self.checkpointer else {}
-        history = self._fit_head_phase(networks, checkpoint, pooled(train_x), y_train, (pooled(val_x)[0], y_val))
+        history = self._fit_head_phase(networks, checkpoint, pooled(train_x), y_train, (pooled(val_x[:1])[0], y_val))  # the head validates on the photo view
         done = checkpoint.get("epochs_done", 0) if checkpoint.get("phase") == "fine_tune" else 0
         if config.fine_tune:
             history, outputs, val_labels = self._fine_tune_pixels(networks, history, checkpoint, done, source,

@@ -54,35 +54,33 @@ def cut_to_outputs(networks: Networks, blocks: int):
     return keras.Model(inputs, pooled, name="cut_to_features"), keras.Model(inputs, networks.head(pooled), name="cut_to_p_dog")
 
 
-class ViewBatches:
+def view_batches(views: list[np.ndarray], labels: np.ndarray, batch_size: int, seed: int):
     """A Keras PyDataset over cached activations of several views (photo, mirror, ...): each epoch a
     fresh order and, for every photo, one of its views at random."""
+    import keras
 
-    def __new__(cls, views: list[np.ndarray], labels: np.ndarray, batch_size: int, seed: int):
-        import keras
+    class ViewBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self._rng = np.random.default_rng(seed)
+            self.on_epoch_end()
 
-        class Batches(keras.utils.PyDataset):
-            def __init__(self):
-                super().__init__()
-                self._rng = np.random.default_rng(seed)
-                self.on_epoch_end()
+        def __len__(self) -> int:
+            return math.ceil(len(labels) / batch_size)
 
-            def __len__(self) -> int:
-                return math.ceil(len(labels) / batch_size)
+        def __getitem__(self, index: int):
+            rows = self._order[index * batch_size : (index + 1) * batch_size]
+            picked = self._view[rows]
+            batch = np.empty((len(rows), *views[0].shape[1:]), dtype=np.float32)
+            for view, activations in enumerate(views):
+                batch[picked == view] = activations[rows[picked == view]]
+            return batch, labels[rows]
 
-            def __getitem__(self, index: int):
-                rows = self._order[index * batch_size : (index + 1) * batch_size]
-                picked = self._view[rows]
-                batch = np.empty((len(rows), *views[0].shape[1:]), dtype=np.float32)
-                for view, activations in enumerate(views):
-                    batch[picked == view] = activations[rows[picked == view]]
-                return batch, labels[rows]
+        def on_epoch_end(self) -> None:
+            self._order = self._rng.permutation(len(labels))
+            self._view = self._rng.integers(0, len(views), len(labels))
 
-            def on_epoch_end(self) -> None:
-                self._order = self._rng.permutation(len(labels))
-                self._view = self._rng.integers(0, len(views), len(labels))
-
-        return Batches()
+    return ViewBatches()
 
 
 def fine_tune_blocks(networks: Networks, train_views: list[np.ndarray], train_labels: np.ndarray,
@@ -100,7 +98,7 @@ def fine_tune_blocks(networks: Networks, train_views: list[np.ndarray], train_la
     for layer in upper.layers:
         # BatchNorm stays in inference mode (and frozen), as Keras' transfer-learning guide advises.
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
-    batches = ViewBatches(train_views, train_labels, config.batch_size, config.seed + initial_epoch)
+    batches = view_batches(train_views, train_labels, config.batch_size, config.seed + initial_epoch)
     optimizer = fine_tune_optimizer(config, len(batches), initial_epoch)
     model.compile(optimizer=optimizer, loss=loss_function(config), metrics=["accuracy"])
     try:
