@@ -1,87 +1,301 @@
-"""Measure candidate "neither" scores, to choose one (docs/TRUST.md quotes the output).
+"""Measure "neither" methods (is there a cat or dog in this photo at all?), to choose one and report it.
 
-Thresholds are fitted on the validation split of the training file (at most 1 % of its cats and
-dogs refused); AUROC and refusal rates are reported on the test file (in) and the OOD file.
+  python benchmarks/neither_methods.py [--size 224|288] [--json OUT]
 
-  python benchmarks/neither_methods.py
+Every method scores the frozen MobileNetV2's pooled features of the shared files. Protocol, so that
+the reported figures were not used to choose:
+
+- Training photos: split as `catdog train` splits them (stratified 80/20, seed 42). Methods that
+  learn from the training photos (nearest photo, Mahalanobis) are fitted on the 80 %; every method's
+  threshold is its `rate` quantile of held-out training scores (out-of-fold over the 80 %, plus the
+  20 %), as the product chooses it.
+- shift.parquet is split by breed, ood.parquet by photo and ood_diverse.parquet by ImageNet class,
+  each into a "choose" half and a "report" half (seeded). Combination weights (a logistic regression
+  on standardised scores, pets against the choose halves) and the rate were chosen on the choose
+  halves; tables report the report halves and test.parquet, which nothing was chosen on.
+- "camera/crop" rows: the 600 shift photos and 300 test photos under changes a phone photo of a pet
+  plausibly has (centre crop, greyscale, 90-degree rotation, 80-px source, JPEG quality 15, dark,
+  padded panorama); "cat + dog": 100 test cats pasted beside 100 test dogs. All are still pets: a
+  refusal is a wrong answer.
 """
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 import os
+import re
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CATDOG_PROGRESS", "0")
 
 import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image, ImageEnhance
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from catdog.config import TrainConfig
 from catdog.data.pipeline import decode_batches
+from catdog.data.report import DataReport
 from catdog.data.sources import open_source
 from catdog.data.split import stratified_split
+from catdog.files import file_digest
+from catdog.model import pet_score as ps
 from catdog.model.backbone import resolve_classifier_weights, resolve_weights
 from catdog.model.build import build_networks
+from catdog.training.backbone_engine import feature_function
+from catdog.training.feature_cache import DECODER_VERSION, FeatureCache
+from catdog.training.features import extract_features
 
 SHARED = Path(os.environ.get("SHARED", Path(__file__).resolve().parents[2] / "shared"))
+FILES = ("train", "test", "shift", "ood", "ood_diverse")
+SPLITS = 10  # choose/report splits; tables give the mean over them
 
 
-def imagenet_top_weights(with_top_path):
-    """MobileNetV2's 1000-class ImageNet layer, read from the with-top weights file."""
-    import h5py
+class Features:
+    """Frozen pooled features (photo and mirror) of every shared file, through the product's own
+    LiteRT backbone and feature cache (what `catdog train` computed is reused)."""
 
-    with h5py.File(with_top_path, "r") as weights:
-        return weights["predictions"]["predictions/kernel"][()], weights["predictions"]["predictions/bias"][()]
+    def __init__(self, size: int):
+        weights = resolve_weights("imagenet")
+        self.size = size
+        self.networks = build_networks(TrainConfig(image_size=size), weights)
+        self.namespace = f"mobilenetv2-{size}-{file_digest(weights)[:16]}-{DECODER_VERSION}"
+        self.compute = feature_function(self.networks.features, "auto", FeatureCache.directory(), self.namespace)
+
+    def of_file(self, name: str, mirror: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        source = open_source(SHARED / "data" / f"{name}.parquet", require_labels=False)
+        cache = FeatureCache(namespace=self.namespace + ("-mirror" if mirror else ""))
+        compute = (lambda px: self.compute(np.ascontiguousarray(px[:, :, ::-1]))) if mirror else self.compute
+        try:
+            found = extract_features(source, None, compute, cache, DataReport(source.description), self.size, 32, 2)
+        finally:
+            cache.close()
+        order = sorted(found)
+        names = [p.name for p in source.photos()]
+        return np.stack([found[i] for i in order]), source.labels()[order], [names[i] for i in order]
+
+    def of_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.compute(pixels[i:i + 32]) for i in range(0, len(pixels), 32)])
 
 
-def features(model, spec, indices=None):
-    source = open_source(spec, require_labels=False)
-    out = [model.predict_on_batch(px.astype(np.float32)) for _, px in decode_batches(source.photos(indices), 224, 32, 4)]
-    return np.concatenate(out)
+def _crop(image, fraction=0.6):
+    w, h = image.size
+    cw, ch = int(w * fraction), int(h * fraction)
+    return image.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
+
+
+def _jpeg(image, quality=15):
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def _panorama(image):
+    canvas = Image.new("RGB", (image.size[0] * 2, image.size[1]), (120, 120, 120))
+    canvas.paste(image, (image.size[0] // 2, 0))
+    return canvas
+
+
+CAMERA_CHANGES = {
+    "centre crop 60 %": _crop, "greyscale": lambda im: im.convert("L").convert("RGB"),
+    "rotated 90°": lambda im: im.rotate(90, expand=True), "80-px source": lambda im: im.resize((80, 80), Image.BILINEAR),
+    "JPEG quality 15": _jpeg, "dark (40 %)": lambda im: ImageEnhance.Brightness(im).enhance(0.4),
+    "padded panorama": _panorama,
+}
+
+
+def _images(name: str, count: int) -> tuple[list[Image.Image], list[int]]:
+    table = pq.read_table(SHARED / "data" / f"{name}.parquet").slice(0, count)
+    images = [Image.open(io.BytesIO(r["bytes"])).convert("RGB") for r in table.column("image").to_pylist()]
+    return images, table.column("labels").to_pylist()
+
+
+def hard_pets(features: Features) -> dict[str, np.ndarray]:
+    """Features of pets under camera and crop changes, and of a cat beside a dog (cached in .cache)."""
+    cache = Path(os.environ.get("CATDOG_CACHE", ".cache/catdog")) / "benchmarks" / f"hard_pets_{features.size}.npz"
+    if cache.is_file():
+        return dict(np.load(cache))
+    size = features.size
+    shift, _ = _images("shift", 600)
+    test, test_labels = _images("test", 1000)
+    out = {}
+    for name, change in CAMERA_CHANGES.items():
+        pixels = np.stack([np.asarray(change(im).resize((size, size), Image.BILINEAR)) for im in shift + test[:300]])
+        out[name] = features.of_pixels(pixels)
+    cats = [im for im, label in zip(test, test_labels) if label == 0][:100]
+    dogs = [im for im, label in zip(test, test_labels) if label == 1][:100]
+    pairs = []
+    for cat, dog in zip(cats, dogs):
+        canvas = Image.new("RGB", (2 * size, size))
+        canvas.paste(cat.resize((size, size)), (0, 0))
+        canvas.paste(dog.resize((size, size)), (size, 0))
+        pairs.append(np.asarray(canvas.resize((size, size), Image.BILINEAR)))
+    out["cat beside a dog"] = features.of_pixels(np.stack(pairs))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **out)
+    return out
+
+
+def halves(names: list[str], key, seed: int) -> np.ndarray:
+    """A seeded choose/report split by group (`key` of each name): True = choose half."""
+    groups = np.array([key(n) for n in names])
+    unique = np.unique(groups)
+    chosen = set(np.random.default_rng(seed).permutation(unique)[: len(unique) // 2])
+    return np.array([g in chosen for g in groups])
+
+
+def standardised(components: dict[str, np.ndarray], held: np.ndarray) -> dict[str, np.ndarray]:
+    mean, scale = held.mean(axis=0), np.where(held.std(axis=0) > 1e-9, held.std(axis=0), 1.0)
+    return {k: (v - mean) / scale for k, v in components.items()}
+
+
+def imagenet_signals(features: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> dict[str, np.ndarray]:
+    z = features @ kernel + bias
+    log_softmax = z - ps._logsumexp(z)[:, None]
+    pets = np.zeros(z.shape[1], dtype=bool)
+    pets[list(ps.PET_CLASSES)] = True
+    return {
+        "ImageNet pet log-odds (dogs + domestic cats)": ps._logsumexp(z[:, pets]) - ps._logsumexp(z[:, ~pets]),
+        "ImageNet max probability over pet classes": np.exp(log_softmax[:, pets].max(axis=1)),
+        "energy (logsumexp of all ImageNet logits)": ps._logsumexp(z),
+    }
 
 
 def main() -> None:
-    networks = build_networks(TrainConfig(), resolve_weights("imagenet"))
-    kernel, bias = imagenet_top_weights(resolve_classifier_weights())
-    train_spec = SHARED / "data" / "train.parquet"
-    labels = open_source(train_spec).labels()
-    train_idx, val_idx = stratified_split(labels, 0.2, 42)
-    f_train, f_val = features(networks.features, train_spec, train_idx), features(networks.features, train_spec, val_idx)
-    f_test, f_ood = features(networks.features, SHARED / "data" / "test.parquet"), features(networks.features, SHARED / "data" / "ood.parquet")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--rate", type=float, default=None, help="default: the recipe's neither_rate at this size")
+    parser.add_argument("--tta", action="store_true", help="average each photo's scores with its mirror image's (as --recipe best predicts)")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rate = args.rate or (TrainConfig().neither_rate if args.size == 224 else 0.004)
+    features = Features(args.size)
+    kernel, bias = ps.imagenet_classifier(resolve_classifier_weights())
+    data = {name: features.of_file(name) for name in FILES}
+    mirrors = {name: features.of_file(name, mirror=True)[0] for name in FILES} if args.tta else {}
+    F, y, _ = data["train"]
+    train_idx, val_idx = stratified_split(y, 0.2, 42)
+    hard = hard_pets(features)
 
-    def softmax(f):
-        z = f @ kernel + bias
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
-
+    # The product's three components, with held-out training scores (out-of-fold, then validation).
+    unfitted = ps._unstandardised(F[train_idx], y[train_idx], (kernel, bias), 42)
+    folds = np.array_split(np.random.default_rng(42).permutation(len(train_idx)), ps.FOLDS)
+    views = [F] + ([mirrors["train"]] if args.tta else [])
+    held = np.zeros((len(train_idx), 3))
+    for fold in folds:
+        keep = np.setdiff1d(np.arange(len(train_idx)), fold)
+        scorer = ps._unstandardised(F[train_idx][keep], y[train_idx][keep], (kernel, bias), 42)
+        held[fold] = np.mean([scorer.components(v[train_idx][fold]) for v in views], axis=0)
+    held = np.concatenate([held, np.mean([unfitted.components(v[val_idx]) for v in views], axis=0)])
+    sets = {name: data[name][0] for name in ("test", "shift", "ood", "ood_diverse")}
+    sets.update({f"hard: {k}": v for k, v in hard.items()})
+    components = {k: unfitted.components(v) for k, v in sets.items()}
+    for name in mirrors:  # test-time augmentation: the photo and its mirror image, averaged
+        if name in components:
+            components[name] = (components[name] + unfitted.components(mirrors[name])) / 2
+    z = standardised({**components, "held": held}, held)
     unit = lambda f: f / np.linalg.norm(f, axis=1, keepdims=True)
-    bank = unit(f_train)
-    # Keras ImageNet indices (line i + 1 of imagenet_labels.txt): 151-268 dog breeds, 281-285 domestic cats.
-    pets = list(range(151, 269)) + list(range(281, 286))
-    wide = list(range(151, 294))
-    methods = {
-        "ImageNet mass, dogs 151-268 + domestic cats 281-285": lambda f: softmax(f)[:, pets].sum(axis=1),
-        "ImageNet mass, 151-293 (with wolves, foxes, wild cats)": lambda f: softmax(f)[:, wide].sum(axis=1),
-        "ImageNet max probability over pet classes": lambda f: softmax(f)[:, pets].max(axis=1),
-        "energy (logsumexp of ImageNet logits)": lambda f: np.log(np.exp(f @ kernel + bias).sum(axis=1)),
-        "cosine similarity to nearest training photo (k=1)": lambda f: (unit(f) @ bank.T).max(axis=1),
-        "mean cosine similarity to 5 nearest training photos": lambda f: np.sort(unit(f) @ bank.T, axis=1)[:, -5:].mean(axis=1),
-        "k=1 similarity + 0.01 log(ImageNet pet mass)": lambda f: (unit(f) @ bank.T).max(axis=1)
-        + 0.01 * np.log(softmax(f)[:, pets].sum(axis=1) + 1e-6),
-    }
-    rows = []
-    for name, score in methods.items():
-        val, test, ood = score(f_val), score(f_test), score(f_ood)
-        threshold = np.quantile(val, 0.01)
-        auroc = roc_auc_score(np.r_[np.ones(len(test)), np.zeros(len(ood))], np.r_[test, ood])
-        rows.append({"method": name, "auroc": auroc, "refused_ood": float((ood < threshold).mean()),
-                     "refused_in_test": float((test < threshold).mean())})
-    print("| method | AUROC (test vs OOD) | OOD refused | test cats/dogs refused |\n|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['method']} | {r['auroc']:.4f} | {r['refused_ood']:.1%} | {r['refused_in_test']:.1%} |")
-    print(json.dumps(rows))
+    held_features = np.concatenate([F[train_idx], F[val_idx]])  # for the methods with nothing fitted
+
+    rows: dict[str, list[dict]] = {}
+    sweeps = []
+    for split in range(SPLITS):
+        # Choose/report halves of the development files: shift by breed, ood_diverse by ImageNet class.
+        shift_choose = halves(data["shift"][2], lambda n: re.sub(r"_\d+\.\w+$", "", n), split)
+        ood_choose = halves(data["ood"][2], lambda n: n, split)
+        div_choose = halves(data["ood_diverse"][2], lambda n: n.split("_")[0], split)
+
+        # Outlier exposure, as a measured alternative: a linear pet-vs-not classifier on unit features,
+        # pets = training photos + shift choose half, not = ood and ood_diverse choose halves.
+        oe_x = np.concatenate([unit(F[train_idx]), unit(sets["shift"][shift_choose]), unit(sets["ood"][ood_choose]),
+                               unit(sets["ood_diverse"][div_choose])]) * 10
+        oe_y = np.r_[np.ones(len(train_idx) + shift_choose.sum()), np.zeros(ood_choose.sum() + div_choose.sum())]
+        outlier_exposure = LogisticRegression(C=0.01, class_weight="balanced", max_iter=3000).fit(oe_x, oe_y)
+        # Weights of the combination, fitted on the choose halves only.
+        fit_x = np.concatenate([z["held"], z["shift"][shift_choose], z["ood"][ood_choose], z["ood_diverse"][div_choose]])
+        fit_y = np.r_[np.ones(len(z["held"]) + shift_choose.sum()), np.zeros(ood_choose.sum() + div_choose.sum())]
+        coef = LogisticRegression(C=1.0, class_weight="balanced").fit(fit_x, fit_y).coef_[0]
+        fitted = coef / coef.sum()
+
+        methods: dict[str, tuple] = {}
+        for name in imagenet_signals(F[:1], kernel, bias):
+            methods[name] = (lambda s, name=name: imagenet_signals(s, kernel, bias)[name], None)
+        methods["nearest training photo, cosine (k = 1; the earlier method)"] = ("component", 1)
+        methods["Mahalanobis, class-conditional, low rank + isotropic"] = ("component", 2)
+        methods["ImageNet log-odds + nearest photo (equal weights)"] = ("weights", np.array([0.5, 0.5, 0.0]))
+        methods["ImageNet log-odds + Mahalanobis (equal weights)"] = ("weights", np.array([0.5, 0.0, 0.5]))
+        methods["all three, weights fitted on each split's choose halves"] = ("weights", fitted)
+        methods[f"all three, shipped weights {list(ps.WEIGHTS)} (chosen)"] = ("weights", np.array(ps.WEIGHTS))
+        methods["outlier exposure (linear, 1280-d, choose halves as negatives)"] = (
+            lambda s, model=outlier_exposure: model.decision_function(unit(s) * 10), None)
+
+        for name, (how, arg) in methods.items():
+            if how == "component":
+                score = {k: z[k][:, arg] for k in z}
+            elif how == "weights":
+                score = {k: z[k] @ arg for k in z}
+            else:
+                score = {k: how(sets[k]) for k in sets}
+                score["held"] = how(held_features)
+            threshold = np.quantile(score["held"], rate)
+            report = {"test": score["test"], "shift": score["shift"][~shift_choose], "ood": score["ood"][~ood_choose],
+                      "ood_diverse": score["ood_diverse"][~div_choose]}
+            pets, others = np.r_[report["test"], report["shift"]], np.r_[report["ood"], report["ood_diverse"]]
+            rows.setdefault(name, []).append({
+                "auroc": float(roc_auc_score(np.r_[np.ones(len(pets)), np.zeros(len(others))], np.r_[pets, others])),
+                "refused": {k: float(np.mean(v < threshold)) for k, v in report.items()},
+                "hard": {k[6:]: float(np.mean(score[k] < threshold)) for k in score if k.startswith("hard: ")},
+                "weights": arg.tolist() if how == "weights" else None})
+
+        # The rate trade-off for the chosen method, on the choose halves (how the rate was picked).
+        shipped = {k: z[k] @ np.array(ps.WEIGHTS) for k in z}
+        for r in (0.003, 0.004, 0.005, 0.0075, 0.01, 0.015):
+            t = np.quantile(shipped["held"], r)
+            sweeps.append({"rate": r, "shift": float(np.mean(shipped["shift"][shift_choose] < t)),
+                           "ood": float(np.mean(shipped["ood"][ood_choose] < t)),
+                           "ood_diverse": float(np.mean(shipped["ood_diverse"][div_choose] < t)),
+                           "camera_crop": float(np.mean([np.mean(shipped[k] < t) for k in shipped
+                                                         if k.startswith("hard: ") and "beside" not in k]))})
+
+    def mean(runs: list[dict], *keys) -> float:
+        values = []
+        for run in runs:
+            value = run
+            for key in keys:
+                value = value[key]
+            values.append(value)
+        return float(np.mean(values))
+
+    print(f"## Size {args.size} px{', photo + mirror averaged' if args.tta else ''}, rate {rate} (threshold = that quantile of held-out training scores); "
+          f"mean over {SPLITS} choose/report splits\n")
+    print("| method | AUROC (test + shift vs ood + ood_diverse) | refused: test | shift | ood | ood_diverse |")
+    print("|---|---|---|---|---|---|")
+    for name, runs in rows.items():
+        cells = " | ".join(f"{mean(runs, 'refused', k):.1%}" for k in ("test", "shift", "ood", "ood_diverse"))
+        print(f"| {name} | {mean(runs, 'auroc'):.4f} | {cells} |")
+    fitted_weights = np.mean([run["weights"] for run in rows["all three, weights fitted on each split's choose halves"]], axis=0)
+    print(f"\n(fitted weights, mean over splits: {np.round(fitted_weights, 2).tolist()})")
+    print("\nPets under camera and crop changes, and a cat beside a dog (refused = wrong):\n")
+    hard_names = list(next(iter(rows.values()))[0]["hard"])
+    print("| method | " + " | ".join(hard_names) + " |")
+    print("|---|" + "---|" * len(hard_names))
+    for name, runs in rows.items():
+        print(f"| {name} | " + " | ".join(f"{mean(runs, 'hard', h):.1%}" for h in hard_names) + " |")
+    print("\nRate sweep for the chosen method, on the choose halves (mean over splits):\n")
+    print("| rate | shift refused | ood refused | ood_diverse refused | camera/crop pets refused (mean) |")
+    print("|---|---|---|---|---|")
+    for r in sorted({s["rate"] for s in sweeps}):
+        chosen = [s for s in sweeps if s["rate"] == r]
+        print(f"| {r} | " + " | ".join(f"{np.mean([s[k] for s in chosen]):.1%}" for k in ("shift", "ood", "ood_diverse", "camera_crop")) + " |")
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps({"size": args.size, "rate": rate, "splits": SPLITS, "methods": rows, "sweep": sweeps}, indent=2))
 
 
 if __name__ == "__main__":

@@ -58,8 +58,8 @@ def test_evaluate_json_prints_exactly_one_object(cli_run, small_test):
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert set(metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece",
-                            "confusion_matrix", "n", "skipped"}
-    assert metrics["n"] == 120 and metrics["accuracy"] >= 0.9
+                            "confusion_matrix", "n", "skipped", "refused", "answer_accuracy", "answers"}
+    assert metrics["n"] == 120 and metrics["accuracy"] >= 0.9 and metrics["answer_accuracy"] >= 0.85
 
 
 def test_predict_reports_unreadable_photos_on_their_own_row(cli_run, tmp_path):

@@ -49,6 +49,13 @@ def test_batch_scoring_writes_one_part_per_shard_with_every_photo(in_process):
     assert {label for _, label, _ in in_process} <= {"cat", "dog", "neither", None}
 
 
+def test_batch_scoring_answers_as_predict_does(in_process, exported_run, sharded_photos):
+    from catdog import Classifier
+
+    predictions = Classifier.load(exported_run, engine="tflite").predict_photos(sorted(str(p) for p in sharded_photos.glob("*.parquet")))
+    assert sorted((p.id, p.label) for p in predictions) == [(id, label) for id, label, _ in in_process]
+
+
 def test_ray_run_gives_the_same_rows_as_the_single_process_path(exported_run, sharded_photos, tmp_path, in_process):
     out = tmp_path / "predictions.parquet"
     result = catdog("predict", "--model", exported_run, "--data", sharded_photos, "--out", out, "--ray",

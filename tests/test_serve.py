@@ -80,6 +80,18 @@ def test_predict_raw_body_matches_the_python_api(server, photos, exported_run):
         assert photo["latency_ms"] > 0 and body["model"]["name"] == exported_run.name
 
 
+def test_a_photo_with_no_pet_gets_the_answer_predict_gives(server, exported_run):
+    """"neither" through the service is the same decision as through the Python API and the CLI."""
+    from catdog import Classifier
+
+    flowers = [r["bytes"] for r in read_rows(DATA / "ood.parquet", count=12)]
+    expected = Classifier.load(exported_run, engine="tflite").predict_photos(flowers)
+    assert any(p.label == "neither" for p in expected)
+    files = [("files", (f"flower{i}.jpg", data, "image/jpeg")) for i, data in enumerate(flowers)]
+    body = httpx.post(server + "/v1/predict", files=files, timeout=60).json()
+    assert [p["label"] for p in body["predictions"]] == [p.label for p in expected]
+
+
 def test_predict_several_files_and_a_bad_one_among_them(server, photos):
     files = [("files", ("cat.jpg", photos[0], "image/jpeg")), ("files", ("dog.jpg", photos[1], "image/jpeg")),
              ("files", ("broken.jpg", photos[0][:300], "image/jpeg"))]

@@ -39,20 +39,60 @@ def test_neither_separates_flowers_from_cats_and_dogs(trained, small_test):
     assert classifier.neither_threshold is not None
     metrics = classifier.evaluate(small_test, ood=OOD)
     ood = metrics["ood"]
-    # A small model (160 reference photos, threshold from 40) separates far better than chance,
-    # where refusing 1 % of cats and dogs would refuse about 1 % of flowers; full-data figures are in docs/TRUST.md.
+    # A small model (160 training photos) separates far better than chance, where refusing about 1 % of
+    # cats and dogs would refuse about 1 % of flowers; full-data figures are in docs/TRUST.md.
     assert ood["n_ood"] == 100 and ood["auroc"] >= 0.95, ood
-    assert ood["refused_ood"] >= 0.4 and ood["refused_in"] <= 0.05, ood
+    assert ood["refused_ood"] >= 0.6 and ood["refused_in"] <= 0.05, ood
+    assert metrics["refused"] == ood["refused_in"]
     flowers = classifier.predict_photos(OOD)
     assert sum(p.label == "neither" for p in flowers) == round(ood["refused_ood"] * 100)
-    assert all(p.pet_score is not None and 0 <= p.pet_score <= 1 for p in flowers)
+    # The answer is "neither" exactly when the pet score is under the run's threshold.
+    assert all((p.label == "neither") == (p.pet_score < classifier.neither_threshold) for p in flowers)
 
 
-def test_evaluate_cli_adds_the_ood_object(trained, small_test):
+def test_the_saved_model_computes_the_fitted_pet_score(trained):
+    """The pet-score layer inside model.keras gives what the NumPy scorer fitted in training gives."""
+    from catdog.model.build import feature_model_of
+
+    classifier = trained.classifier
+    model = classifier.engine.model
+    pixels = np.stack([decode_image(r["bytes"]) for r in read_rows(TEST, count=6) + read_rows(OOD, count=4)])
+    features = np.asarray(feature_model_of(model).predict_on_batch(pixels.astype(np.float32)))
+    from_layer = np.asarray(model.predict_on_batch(pixels.astype(np.float32)))[:, 1]
+    assert np.allclose(from_layer, classifier.pet_scorer_(features), atol=2e-3), (from_layer, classifier.pet_scorer_(features))
+    components = classifier.pet_scorer_.components(features)
+    assert components.shape == (10, 3) and np.isfinite(components).all()
+
+
+SHIFT = DATA / "shift.parquet"
+
+
+def test_dogs_and_cats_of_other_breeds_are_not_refused(trained):
+    """Oxford-IIIT Pet photos (breeds, cameras and framing unlike the training photos): the pet score
+    of the ImageNet classifier's dog breeds and cats keeps them from being answered "neither"."""
+    rows = [r for r in read_rows(SHIFT) if r["path"].split("_")[0].lower() in ("chihuahua", "samoyed", "pug", "Sphynx".lower())][:12]
+    answers = trained.classifier.predict([r["bytes"] for r in rows])
+    assert len(rows) == 12 and answers.count("neither") == 0, list(zip([r["path"] for r in rows], answers))
+
+
+def test_no_neither_answers_every_photo_cat_or_dog(trained, small_test):
+    plain = Classifier.load(trained.run_dir, engine="keras", neither=False)
+    assert set(plain.predict(OOD)) <= {"cat", "dog"}
+    metrics = plain.evaluate(small_test)
+    assert metrics["refused"] == 0 and metrics["answer_accuracy"] == metrics["accuracy"]
+
+
+def test_evaluate_cli_adds_the_ood_object_and_what_users_are_answered(trained, small_test):
     result = catdog("evaluate", "--model", trained.run_dir, "--data", small_test, "--ood", OOD, "--json")
     assert result.returncode == 0, result.stderr
-    ood = json.loads(result.stdout)["ood"]
-    assert set(ood) >= {"auroc", "refused_ood", "refused_in"}
+    metrics = json.loads(result.stdout)
+    assert set(metrics["ood"]) >= {"auroc", "refused_ood", "refused_in"}
+    answers = np.array(metrics["answers"])
+    assert answers.shape == (2, 3) and answers.sum() == metrics["n"]
+    assert metrics["refused"] == pytest.approx(answers[:, 2].sum() / metrics["n"])
+    assert metrics["answer_accuracy"] == pytest.approx(np.trace(answers[:, :2]) / metrics["n"])
+    no_neither = json.loads(catdog("evaluate", "--model", trained.run_dir, "--data", small_test, "--json", "--no-neither").stdout)
+    assert no_neither["refused"] == 0 and no_neither["accuracy"] == metrics["accuracy"]
 
 
 def test_temperature_scaling_recovers_a_known_temperature_and_is_folded_into_the_model(trained):

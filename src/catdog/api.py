@@ -21,7 +21,7 @@ from .config import TrainConfig
 from .recipes import recipe_config
 from .data.pipeline import decode_batches
 from .evaluate.calibration import apply_temperature
-from .evaluate.metrics import classification_metrics, expected_calibration_error
+from .evaluate.metrics import answer_metrics, classification_metrics, expected_calibration_error
 from .files import write_json
 from .progress import log
 from .report import plots
@@ -49,22 +49,28 @@ def _portable(spec: str | None) -> str | None:
     return spec if spec is None or spec.startswith("hf://") else os.path.abspath(spec)
 
 
-def _grid_sample(scores: Scores, count: int, seed: int) -> np.ndarray:
-    """A seeded sample of scored photos, with the mistakes first so they are seen."""
+# Validation photos of cats and dogs answered "neither" above this share get a warning.
+REFUSED_WARNING = 0.01
+
+
+def _grid_sample(scores: Scores, answers: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """A seeded sample of scored photos, with the wrong answers first so they are seen."""
     rng = np.random.default_rng(seed)
-    wrong = np.flatnonzero((scores.p_dog >= 0.5).astype(int) != scores.labels)
+    wrong = np.flatnonzero(answers != scores.labels)
     right = np.setdiff1d(np.arange(len(scores.p_dog)), wrong)
     chosen = list(rng.permutation(wrong)[: count // 3]) + list(rng.permutation(right))
     return np.array(sorted(chosen[:count]), dtype=np.int64)
 
 
 def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path, seed: int) -> None:
-    picks = _grid_sample(scores, GRID_PHOTOS, seed)
+    answers = classifier.decision.codes(scores.p_dog, scores.pet_score)
+    picks = _grid_sample(scores, answers, GRID_PHOTOS, seed)
     wanted = scores.indices[picks]
     pixels = []
     for _, batch in decode_batches(source.photos(wanted), classifier.engine.image_size, GRID_PHOTOS, 2):
         pixels.extend(batch)
-    plots.plot_prediction_grid(np.stack(pixels), scores.labels[picks].tolist(), scores.p_dog[picks].tolist(), path)
+    plots.plot_prediction_grid(np.stack(pixels), scores.labels[picks].tolist(), scores.p_dog[picks].tolist(),
+                               answers[picks].tolist(), path)
 
 
 def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name: str = "train",
@@ -109,11 +115,17 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
     evaluated = {"validation": (val_source, classifier.score(val_source, val_indices))}
     if test_source is not None:
         evaluated["test"] = (test_source, classifier.score(test_source))
+    decision = classifier.decision
     for split, (_, scores) in evaluated.items():
-        metrics[split] = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), classifier.threshold)
-        if scores.pet_score is not None and classifier.neither_threshold is not None:
-            metrics[split]["refused_as_neither"] = float(np.mean(scores.pet_score < classifier.neither_threshold))
+        metrics[split] = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), decision)
+        metrics[split].update(answer_metrics(scores.labels, scores.p_dog, scores.pet_score, decision))
     metrics["neither_threshold"] = classifier.neither_threshold
+    refused = metrics["validation"]["refused"]
+    if refused > REFUSED_WARNING:
+        metrics["warnings"] = [f"{refused:.1%} of the validation cats and dogs are answered 'neither' (more than "
+                               f"{REFUSED_WARNING:.0%}): they may be unlike the photos 'neither' was made for; look at "
+                               "module_test.png, or predict with --no-neither if every photo holds a cat or a dog."]
+        log("Warning: " + metrics["warnings"][0])
     shown_split = "test" if "test" in evaluated else "validation"
     shown_source, shown = evaluated[shown_split]
     if classifier.temperature is not None:
@@ -135,7 +147,7 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
     write_json(run_dir / "metrics.json", metrics)
 
     plots.plot_history(classifier.history_, run_dir / "fit_result.png")
-    plots.plot_confusion(metrics[shown_split]["confusion_matrix"], run_dir / "confusion_matrix.png", f"Confusion matrix ({shown_split})")
+    plots.plot_confusion(metrics[shown_split]["answers"], run_dir / "confusion_matrix.png", f"Answers ({shown_split})")
     plots.plot_roc(shown.labels, shown.p_dog, run_dir / "roc_curve.png", f"ROC curve ({shown_split})")
     _prediction_grid(classifier, shown_source, shown, run_dir / "module_test.png", config.seed)
     figures = {"Training curves": "fit_result.png", f"Confusion matrix ({shown_split})": "confusion_matrix.png",

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import TrainConfig
+from .decide import Decision
 from .data.pipeline import decode_batches
 from .data.report import DataReport, label_counts
 from .data.sources import CLASS_NAMES, MemorySource, PhotoSource, check_labels, open_inputs, open_source
@@ -23,9 +24,6 @@ from .progress import log, progress_bar
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
-
-
-NEITHER = "neither"
 
 
 @dataclass
@@ -42,13 +40,9 @@ class Prediction:
     pet_score: float | None = None
 
     @classmethod
-    def scored(cls, id: str, name: str, p_dog: float, pet_score: float | None = None, threshold: float = 0.5,
-               neither_below: float | None = None) -> "Prediction":
+    def scored(cls, id: str, name: str, p_dog: float, pet_score: float | None, decision: Decision) -> "Prediction":
         pet = None if pet_score is None else float(pet_score)
-        if pet is not None and neither_below is not None and pet < neither_below:
-            return cls(id, name, NEITHER, float(p_dog), 1.0 - pet, None, pet)
-        is_dog = p_dog >= threshold
-        return cls(id, name, CLASS_NAMES[int(is_dog)], float(p_dog), float(p_dog if is_dog else 1.0 - p_dog), None, pet)
+        return cls(id, name, decision.answer(p_dog, pet), float(p_dog), decision.confidence(p_dog, pet), None, pet)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,7 +103,8 @@ class Classifier:
     """
 
     def __init__(self, config: TrainConfig | None = None, *, cache_path: str | os.PathLike[str] | None = None,
-                 threshold: float = 0.5, tta: bool | None = None, ray: dict[str, Any] | None = None, **settings: Any):
+                 threshold: float = 0.5, tta: bool | None = None, neither: bool = True, ray: dict[str, Any] | None = None,
+                 **settings: Any):
         base = config.to_dict() if config else {}
         self.config = TrainConfig.from_dict({**base, **settings})
         self.cache_path = cache_path
@@ -119,7 +114,10 @@ class Classifier:
         self.ray = ray  # {"address": ..., "workers": ...}: frozen-backbone features computed on Ray
         self.temperature: float | None = None  # fitted on validation photos, folded into the model
         self.neither_threshold: float | None = None  # pet score below which a photo is "neither"
+        self.pet_slope = 1.0  # pet score -> probability that a pet is there (display only)
+        self.neither = neither  # False: every photo holds a cat or a dog, never answer "neither"
         self.calibration_: dict[str, Any] = {}
+        self.pet_scorer_ = None  # model.pet_score.PetScorer, after fit (the saved model carries it as a layer)
         self.engine = None
         self.model_path: Path | None = None
         self.history_: list[dict] = []
@@ -136,7 +134,8 @@ class Classifier:
 
         from .files import file_digest
         from .model.backbone import resolve_weights
-        from .model.build import build_networks
+        from .model.build import build_networks, deployable_model
+        from .runtime.keras_engine import KerasEngine
         from .training.cut import cut_layer, image_to_cut, pooled_features
         from .training.feature_cache import DECODER_VERSION
 
@@ -173,15 +172,17 @@ class Classifier:
         val_x = [val_x] + ([extract(val_source, val_all_labels, val_kept, mirror=True)[1]] if self.tta else [])
         log(f"Training on {len(train_kept)} photos, validating on {len(val_kept)} ({len(report.skipped)} skipped).")
 
-        def pooled(views: list[np.ndarray]) -> list[np.ndarray]:
-            return [pooled_features(networks, blocks, v) for v in views] if blocks else views
+        # Frozen pooled features of every view, computed before any fine-tuning: the head phase
+        # trains on them and the pet score is fitted on them.
+        frozen_train = [pooled_features(networks, blocks, v) for v in train_x] if blocks else train_x
+        frozen_val = [pooled_features(networks, blocks, v) for v in val_x] if blocks else val_x
 
         checkpoint = self.checkpointer.state() if self.checkpointer else {}
-        history = self._fit_head_phase(networks, checkpoint, pooled(train_x), y_train, (pooled(val_x[:1])[0], y_val))  # the head validates on the photo view
+        history = self._fit_head_phase(networks, checkpoint, frozen_train, y_train, (frozen_val[0], y_val))  # the head validates on the photo view
         done = checkpoint.get("epochs_done", 0) if checkpoint.get("phase") == "fine_tune" else 0
         if config.fine_tune:
-            history, outputs, val_labels = self._fine_tune_pixels(networks, history, checkpoint, done, source,
-                                                                  train_kept, val_source, val_kept)
+            history, val_p, val_labels = self._fine_tune_pixels(networks, history, checkpoint, done, source,
+                                                                train_kept, val_source, val_kept)
         else:
             if blocks:
                 from .training.cut import fine_tune_blocks
@@ -190,13 +191,50 @@ class Classifier:
                     history += fine_tune_blocks(networks, train_x, y_train, (val_x[0], y_val), config,
                                                 _head_epochs(history) + 1, done, self._checkpoint_callbacks(networks, history, checkpoint))
                 history = self._keep_best(networks, history)
-            outputs, val_labels = self._frozen_outputs(networks, pooled(train_x[:1])[0], pooled(val_x)), y_val.astype(int)
+            tuned_val = [pooled_features(networks, blocks, v) for v in val_x] if blocks else frozen_val
+            val_p = np.stack([np.asarray(networks.head.predict(v, batch_size=256, verbose=0))[:, 0] for v in tuned_val], axis=1)
+            val_labels = y_val.astype(int)
 
         self.history_ = history
         self.validation_ = (val_source, val_kept)
-        self._fit_thresholds(networks.model, outputs[:, :, 0], outputs[:, :, 1].mean(axis=1) if outputs.shape[2] > 1 else None,
-                             val_labels)
+        scorer = self._fit_neither(frozen_train, y_train, frozen_val)
+        self.engine = KerasEngine(deployable_model(networks, scorer, weights, self._frozen_cut(networks)))
+        self._fit_temperature(networks.model, val_p, val_labels)
         return self
+
+    def _frozen_cut(self, networks) -> str | None:
+        """Where the fine-tuned layers start (None: nothing was tuned): the pet score's frozen branch
+        runs from there."""
+        from .training.cut import cut_layer, frozen_cut
+
+        if self.config.fine_tune_blocks:
+            return cut_layer(self.config.fine_tune_blocks)
+        if self.config.fine_tune:
+            return frozen_cut(networks.backbone, self.config.fine_tune)
+        return None
+
+    def _fit_neither(self, train_views: list[np.ndarray], y_train: np.ndarray, val_views: list[np.ndarray]):
+        """Fit the pet score on frozen pooled features and its "neither" threshold: `neither_rate` of
+        the held-out training and validation photos fall under it (docs/TRUST.md)."""
+        from .model.backbone import resolve_classifier_weights
+        from .model.pet_score import PET_SLOPE, fit_pet_scorer, imagenet_classifier
+
+        try:
+            imagenet = imagenet_classifier(resolve_classifier_weights(self.config.weights))
+        except ModelError as exc:
+            log(f"Warning: {exc} Without it, 'neither' rests on similarity and density alone, which refuses more "
+                "cats and dogs of breeds the training photos lack.")
+            imagenet = None
+        # With test-time augmentation the pet score is averaged over the photo and its mirror image:
+        # the threshold is chosen on the same average where both views were computed.
+        views = 2 if self.tta and len(train_views) > 1 and len(val_views) > 1 else 1
+        scorer, held_out = fit_pet_scorer(train_views[:views], y_train, imagenet, self.config.seed, val_views[:views])
+        self.neither_threshold = float(np.quantile(held_out, self.config.neither_rate))
+        self.pet_slope = PET_SLOPE
+        self.pet_scorer_ = scorer
+        refused = float(np.mean(held_out < self.neither_threshold))
+        log(f"'neither' threshold {self.neither_threshold:.3f}: {refused:.2%} of {len(held_out)} held-out training photos under it.")
+        return scorer
 
     def _feature_extractor(self, networks, cached_model, namespace: str, source: PhotoSource, validation_data: Any):
         """extract(source, labels, indices, mirror=False) -> (kept indices, cached arrays, labels):
@@ -277,20 +315,9 @@ class Classifier:
         self.checkpointer.restore_weights(networks.model)
         return self.checkpointer.state()["history"]
 
-    def _frozen_outputs(self, networks, train_features: np.ndarray, val_views: list[np.ndarray]) -> np.ndarray:
-        """Make the deployable engine, and its [n, views, outputs] for the validation photos from their
-        pooled features: the backbone below the pool is what computed them, so no photo is rerun."""
-        from .model.build import feature_tail, reference_set, with_pet_score
-        from .runtime.keras_engine import KerasEngine
-
-        self.engine = KerasEngine(with_pet_score(networks.model, reference_set(train_features, self.config.seed)))
-        tail = feature_tail(self.engine.model)
-        return np.stack([np.asarray(tail.predict(v, batch_size=256, verbose=0)) for v in val_views], axis=1)
-
     def _fine_tune_pixels(self, networks, history, checkpoint, done, source, train_kept, val_source, val_kept):
-        """Fine-tune the top layers on decoded pixels (with random augmentation), then make the engine."""
-        from .model.build import reference_set, with_pet_score
-        from .runtime.keras_engine import KerasEngine
+        """Fine-tune the top layers on decoded pixels (with random augmentation); returns the history and
+        p(dog) of the validation photos [n, views] through the tuned model (decoded once, from the store)."""
         from .training.fit import fine_tune
         from .training.pixel_store import PixelStore, store_outputs
 
@@ -305,27 +332,20 @@ class Classifier:
                 if done < config.fine_tune_epochs:
                     history += fine_tune(networks, train_store, val_store, config, _head_epochs(history) + 1, done, callbacks)
                 history = self._keep_best(networks, history)
-                # The backbone changed, so the pet score's reference features come from the tuned one,
-                # and validation photos go through the whole model (from the store, decoded once).
-                reference_features = store_outputs(networks.features, train_store, config.batch_size)
-                self.engine = KerasEngine(with_pet_score(networks.model, reference_set(reference_features, config.seed)))
-                outputs = np.stack([store_outputs(self.engine.model, val_store, config.batch_size, mirror)
-                                    for mirror in ((False, True) if self.tta else (False,))], axis=1)
-                return history, outputs, val_store.labels.astype(int)
+                val_p = np.concatenate([store_outputs(networks.model, val_store, config.batch_size, mirror)
+                                        for mirror in ((False, True) if self.tta else (False,))], axis=1)
+                return history, val_p, val_store.labels.astype(int)
             finally:
                 train_store.close()
                 val_store.close()
 
-    def _fit_thresholds(self, model, val_p: np.ndarray, val_pet: np.ndarray | None, val_labels: np.ndarray) -> None:
-        """Fit the temperature and the "neither" threshold on the validation photos only. `val_p` is
-        [n, views]: with test-time augmentation the views are averaged after calibration, as predict does."""
+    def _fit_temperature(self, model, val_p: np.ndarray, val_labels: np.ndarray) -> None:
+        """Fit the temperature on the validation photos only. `val_p` is [n, views]: with test-time
+        augmentation the views are averaged after calibration, as predict does."""
         from .evaluate.calibration import apply_temperature, fit_temperature
         from .evaluate.metrics import expected_calibration_error
         from .model.build import fold_temperature
 
-        if val_pet is not None:
-            # At most `neither_rate` of the validation cats and dogs fall below the threshold.
-            self.neither_threshold = float(np.quantile(val_pet, self.config.neither_rate))
         if self.config.calibrate:
             self.temperature = fit_temperature(val_p, val_labels)
             fold_temperature(model, self.temperature)  # the deployable model shares this head
@@ -337,6 +357,11 @@ class Classifier:
             }
 
     # ------------------------------------------------------------------ inference
+
+    @property
+    def decision(self) -> Decision:
+        """The rule that turns (p(dog), pet score) into cat / dog / neither for this classifier."""
+        return Decision(self.threshold, self.neither_threshold, self.neither, self.pet_slope)
 
     def _require_engine(self):
         if self.engine is None:
@@ -393,8 +418,7 @@ class Classifier:
         for photos, p_dog, pet in self._batches(source, None, on_skip, "Predicting"):
             for row, photo in enumerate(photos):
                 results[photo.index] = Prediction.scored(photo.id, photo.name, float(p_dog[row]),
-                                                         None if pet is None else pet[row], self.threshold,
-                                                         self.neither_threshold)
+                                                         None if pet is None else pet[row], self.decision)
         return [results[i] for i in sorted(results)]
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
@@ -426,14 +450,17 @@ class Classifier:
         return Scores(ids, kept_arr, labels[kept_arr] if kept else np.zeros(0, dtype=np.int64), p, report, pets)
 
     def evaluate(self, data: Any, ood: Any = None) -> dict[str, Any]:
-        """accuracy, precision, recall, f1, roc_auc, log_loss, ece, confusion_matrix, n, skipped; with
-        `ood` (photos with no cat or dog) also ood = {auroc, refused_ood, refused_in}."""
-        from .evaluate.metrics import classification_metrics, ood_metrics
+        """accuracy (cat vs dog), precision, recall, f1, roc_auc, log_loss, ece, confusion_matrix, n, skipped,
+        and what users are answered: refused (cats and dogs answered "neither"), answer_accuracy (answer
+        = truth, "neither" counted wrong), answers (rows cat, dog; columns cat, dog, neither). With `ood`
+        (photos with no cat or dog) also ood = {auroc, refused_ood, refused_in}."""
+        from .evaluate.metrics import answer_metrics, classification_metrics, ood_metrics
 
         scores = self.score(data)
         if len(scores.p_dog) == 0:
             raise DataError(f"No photo of {scores.report.source} could be decoded, so there is nothing to evaluate.")
-        metrics = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), self.threshold)
+        metrics = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), self.decision)
+        metrics.update(answer_metrics(scores.labels, scores.p_dog, scores.pet_score, self.decision))
         if ood is not None:
             if scores.pet_score is None or self.neither_threshold is None:
                 raise ModelError("This model has no 'neither' score (trained before it existed, or without the ImageNet "
@@ -460,7 +487,7 @@ class Classifier:
         if path.suffix != ".keras":
             write_json(path / CONFIG_FILE, {"config": self.config.to_dict(), "threshold": self.threshold,
                                             "temperature": self.temperature, "neither_threshold": self.neither_threshold,
-                                            **(extra or {})})
+                                            "pet_slope": self.pet_slope, **(extra or {})})
         return model_path
 
     @classmethod
@@ -482,6 +509,7 @@ class Classifier:
         classifier = cls(TrainConfig.from_dict(saved.get("config", {})), threshold=saved.get("threshold", 0.5), **options)
         classifier.temperature = saved.get("temperature")
         classifier.neither_threshold = saved.get("neither_threshold")
+        classifier.pet_slope = saved.get("pet_slope", 1.0)
         classifier.engine = open_engine(model_path, engine, threads)
         classifier.model_path = model_path
         return classifier

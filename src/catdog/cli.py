@@ -45,6 +45,7 @@ def _stdout(text: str) -> None:
 
 
 TTA_OPTION = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored photo (2x the cost). [default: as the run was trained]")
+NEITHER_OPTION = typer.Option(True, "--neither/--no-neither", help="Answer 'neither' for photos with no cat or dog; --no-neither when every photo holds a cat or a dog.")
 ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (fastest verified export, else keras), keras, onnx, tflite (fastest TFLite export), or an export: tflite-fp16, tflite-int8.")
 
 
@@ -97,14 +98,13 @@ def train(
     )
     metrics = result.metrics
     summary = Table(title=f"Run {result.run_dir}")
-    summary.add_column("split")
-    for key in ("accuracy", "f1", "roc_auc", "log_loss", "ece", "n", "skipped"):
-        summary.add_column(key, justify="right")
-    for split in ("validation", "test"):
-        if split in metrics:
-            row = metrics[split]
-            summary.add_row(split, *(f"{row[k]:.4f}" if isinstance(row[k], float) else str(row[k]) for k in
-                                     ("accuracy", "f1", "roc_auc", "log_loss", "ece", "n", "skipped")))
+    splits = [split for split in ("validation", "test") if split in metrics]
+    summary.add_column("metric")
+    for split in splits:
+        summary.add_column(split, justify="right")
+    for key in ("answer_accuracy", "refused", "accuracy", "roc_auc", "log_loss", "ece", "n", "skipped"):
+        values = [metrics[split][key] for split in splits]
+        summary.add_row(key, *(f"{v:.4f}" if isinstance(v, float) else str(v) for v in values))
     console.print(summary)
     log(f"Trained in {metrics['train_seconds']:.1f} s. Run folder: {result.run_dir}")
     _stdout(str(result.run_dir))
@@ -118,11 +118,13 @@ def evaluate(
     engine: str = ENGINE_OPTION,
     ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog: adds ood {auroc, refused_ood, refused_in}."),
     tta: Optional[bool] = TTA_OPTION,
+    neither: bool = NEITHER_OPTION,
 ) -> None:
-    """Accuracy, precision, recall, F1, ROC AUC, log loss, ECE and the confusion matrix on labelled photos."""
+    """Accuracy (cat vs dog), precision, recall, F1, ROC AUC, log loss, ECE, the confusion matrix, and what users
+    are answered: refused (cats and dogs answered 'neither') and answer_accuracy ('neither' on a pet counts wrong)."""
     from .classifier import Classifier
 
-    metrics = Classifier.load(model, engine=engine, tta=tta).evaluate(data, ood=ood)
+    metrics = Classifier.load(model, engine=engine, tta=tta, neither=neither).evaluate(data, ood=ood)
     if as_json:
         _stdout(json.dumps(metrics))
         return
@@ -146,6 +148,7 @@ def predict(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV to stdout."),
     engine: str = ENGINE_OPTION,
     tta: Optional[bool] = TTA_OPTION,
+    neither: bool = NEITHER_OPTION,
     data: Optional[str] = typer.Option(None, "--data", help="Batch scoring: parquet file/folder/glob or photo folder (with --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Batch scoring: folder of parquet shards to write (resumable)."),
     use_ray: bool = typer.Option(False, "--ray", help="Batch scoring on Ray (local instance unless --address)."),
@@ -166,7 +169,8 @@ def predict(
             raise UsageError("--workers must be at least 1.")
         if tta is not None:
             raise UsageError("Batch scoring (--data/--out) follows the run's own TTA setting; leave out --tta/--no-tta.")
-        summary = score_to_parquet(model, data, out, use_ray=use_ray, address=address, workers=workers, engine=engine)
+        summary = score_to_parquet(model, data, out, use_ray=use_ray, address=address, workers=workers, engine=engine,
+                                   neither=neither)
         log(f"Scored {summary['rows']} photo(s) in {summary['scored_shards']} shard(s) in {summary['seconds']:.1f} s; "
             f"{summary['shards']} shard(s) in {out}.")
         _stdout(json.dumps(summary) if as_json else str(out))
@@ -175,7 +179,7 @@ def predict(
         raise UsageError("Give photos to predict (files, folders, globs, parquet), or --data and --out for batch scoring.")
     if as_json and as_csv:
         raise UsageError("Choose one of --json and --csv.")
-    predictions = Classifier.load(model, engine=engine, tta=tta).predict_photos(paths)
+    predictions = Classifier.load(model, engine=engine, tta=tta, neither=neither).predict_photos(paths)
     rows = [{"path": p.id, "name": p.name, "label": p.label, "p_dog": p.p_dog, "confidence": p.confidence,
              "pet_score": p.pet_score, "error": p.error} for p in predictions]
     if as_json:
@@ -214,11 +218,12 @@ def export(
 
     chosen = list(FORMATS) if "all" in formats else formats
     table = Table(title=f"Exports of {model}")
-    for column in ("format", "file", "max |Δp|", "label agreement", "images/s", "MB"):
+    for column in ("format", "file", "max |Δp|", "max |Δpet|", "same answer", "images/s", "MB"):
         table.add_column(column, justify="right")
     for fmt in chosen:
         record = export_run(model, fmt, data)
-        table.add_row(fmt, f"export/{record['file']}", f"{record['max_abs_diff']:.2e}", f"{record['label_agreement']:.1%}",
+        table.add_row(fmt, f"export/{record['file']}", f"{record['max_abs_diff']:.2e}", f"{record['max_pet_score_diff']:.2e}",
+                      f"{record['answer_agreement']:.1%}",
                       f"{record['images_per_second']:.0f}", f"{record['bytes'] / 2**20:.1f}")
     _out.print(table)
 
@@ -277,6 +282,7 @@ def serve(
     max_body_mb: float = typer.Option(10.0, "--max-body-mb", help="Largest request body accepted (413 above)."),
     max_files: int = typer.Option(32, "--max-files", help="Most photos in one multipart request (413 above)."),
     tta: Optional[bool] = TTA_OPTION,
+    neither: bool = NEITHER_OPTION,
 ) -> None:
     """HTTP API and web page: POST /v1/predict, /v1/explain; GET /, /healthz, /readyz, /metrics, /docs."""
     try:
@@ -292,7 +298,7 @@ def serve(
     run_dir = model if model.is_dir() else model.parent
     open_engine(run_dir / "model.keras", engine)  # fail now, with a clear message, not inside a worker
     settings = ServeSettings(model=run_dir, engine=engine, max_body_bytes=int(max_body_mb * 2**20), max_files=max_files,
-                             tta=tta)
+                             tta=tta, neither=neither)
     os.environ.update(settings.to_environment())
     log(f"Serving {run_dir} on http://{host}:{port} (docs at /docs)")
     uvicorn.run("catdog.serve.app:app_from_environment", factory=True, host=host, port=port, workers=workers,

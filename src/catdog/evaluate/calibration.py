@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..decide import Decision
 
 # When every validation photo is right, log loss keeps falling as T -> 0 and the search would make
 # the model certain of everything. Label smoothing 0.1 caps a confident sigmoid near 0.95 (logit ~3);
@@ -50,7 +51,7 @@ def apply_temperature(p_dog: np.ndarray, temperature: float) -> np.ndarray:
 
 def reliability_bins(labels: np.ndarray, p_dog: np.ndarray, bins: int = 10) -> list[dict]:
     """Per confidence bin: mean confidence, accuracy, count (for the reliability diagram)."""
-    predicted = (p_dog >= 0.5).astype(int)
+    predicted = Decision().is_dog(p_dog).astype(int)
     confidence = np.where(predicted == 1, p_dog, 1 - p_dog)
     correct = predicted == labels
     edges = np.linspace(0.5, 1.0, bins + 1)

@@ -1,15 +1,17 @@
-"""Classification metrics for p(dog) against 0/1 labels."""
+"""Metrics for p(dog) against 0/1 labels, and for the answers users get (cat, dog or neither)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..decide import NEITHER_CODE, Decision
 
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece", "confusion_matrix", "n", "skipped")
 
 
 def expected_calibration_error(y_true: np.ndarray, p_dog: np.ndarray, bins: int = 15) -> float:
     """Confidence-binned ECE over the predicted label's confidence (Guo et al., 2017)."""
-    predicted = (p_dog >= 0.5).astype(int)
+    predicted = Decision().is_dog(p_dog).astype(int)
     confidence = np.where(predicted == 1, p_dog, 1.0 - p_dog)
     correct = (predicted == y_true).astype(float)
     edges = np.linspace(0.5, 1.0, bins + 1)
@@ -22,12 +24,13 @@ def expected_calibration_error(y_true: np.ndarray, p_dog: np.ndarray, bins: int 
     return float(total)
 
 
-def classification_metrics(y_true, p_dog, skipped: int = 0, threshold: float = 0.5) -> dict:
+def classification_metrics(y_true, p_dog, skipped: int = 0, decision: Decision = Decision()) -> dict:
+    """Cat-vs-dog metrics of p(dog), "neither" left aside (see answer_metrics for what users see)."""
     from sklearn import metrics
 
     y_true = np.asarray(y_true, dtype=int)
     p_dog = np.clip(np.asarray(p_dog, dtype=np.float64), 1e-7, 1 - 1e-7)
-    predicted = (p_dog >= threshold).astype(int)
+    predicted = decision.is_dog(p_dog).astype(int)
     both_classes = len(np.unique(y_true)) == 2
     precision, recall, f1, _ = metrics.precision_recall_fscore_support(
         y_true, predicted, average="binary", pos_label=1, zero_division=0
@@ -44,6 +47,21 @@ def classification_metrics(y_true, p_dog, skipped: int = 0, threshold: float = 0
         "confusion_matrix": metrics.confusion_matrix(y_true, predicted, labels=[0, 1]).tolist(),
         "n": int(len(y_true)),
         "skipped": int(skipped),
+    }
+
+
+def answer_metrics(y_true, p_dog, pet_score, decision: Decision) -> dict:
+    """What users are answered on labelled cats and dogs: `refused` (share answered "neither"),
+    `answer_accuracy` (answer = truth; "neither" on a pet is wrong) and `answers`, the 2 x 3 matrix
+    of true cat/dog against answered cat/dog/neither."""
+    y_true = np.asarray(y_true, dtype=int)
+    codes = decision.codes(p_dog, pet_score)
+    answers = np.zeros((2, 3), dtype=int)
+    np.add.at(answers, (y_true, codes), 1)
+    return {
+        "refused": float(np.mean(codes == NEITHER_CODE)) if len(codes) else 0.0,
+        "answer_accuracy": float(np.mean(codes == y_true)) if len(codes) else 0.0,
+        "answers": answers.tolist(),
     }
 
 

@@ -71,18 +71,20 @@ def corrupt_batch(pixels: np.ndarray, name: str, severity: int, seed: int) -> np
     return np.stack([CORRUPTIONS[name](image, severity, rng) for image in pixels])
 
 
-def robustness_table(predict: Callable[[np.ndarray], np.ndarray], batches, seed: int = 0) -> dict:
-    """`batches`: iterable of (uint8 pixels, labels). Returns clean accuracy, accuracy per corruption
-    and severity, and the mean over all corruptions and severities."""
+def robustness_table(answer: Callable[[np.ndarray], np.ndarray], batches, seed: int = 0) -> dict:
+    """`answer`: uint8 pixels -> answer codes (decide.Decision: 0 cat, 1 dog, 2 neither); `batches`:
+    iterable of (uint8 pixels, labels). Returns clean accuracy, accuracy per corruption and severity,
+    and the mean over all corruptions and severities, counted as users see them ("neither" on a pet is
+    wrong)."""
     correct: dict[tuple[str, int], int] = {}
     clean, total = 0, 0
     for batch_number, (pixels, labels) in enumerate(batches):
-        clean += int(((predict(pixels) >= 0.5) == (labels == 1)).sum())
+        clean += int((answer(pixels) == labels).sum())
         total += len(labels)
         for name in CORRUPTIONS:
             for severity in SEVERITIES:
                 corrupted = corrupt_batch(pixels, name, severity, seed + batch_number * 1000 + severity)
-                hits = int(((predict(corrupted) >= 0.5) == (labels == 1)).sum())
+                hits = int((answer(corrupted) == labels).sum())
                 correct[(name, severity)] = correct.get((name, severity), 0) + hits
     table = {name: [correct[(name, s)] / total for s in SEVERITIES] for name in CORRUPTIONS}
     return {
@@ -94,7 +96,7 @@ def robustness_table(predict: Callable[[np.ndarray], np.ndarray], batches, seed:
 
 
 def evaluate_robustness(classifier, data, limit: int | None = None, seed: int = 0) -> dict:
-    """Accuracy of `classifier` (its engine and TTA setting) on `data` under every corruption."""
+    """Answer accuracy of `classifier` (its engine, TTA and "neither" settings) on `data` under every corruption."""
     from ..classifier import as_labelled_source
     from ..data.pipeline import decode_batches
 
@@ -107,7 +109,7 @@ def evaluate_robustness(classifier, data, limit: int | None = None, seed: int = 
         for photos, pixels in decode_batches(source.photos(indices), size, 32, classifier.config.decode_threads):
             yield pixels, np.array([p.label for p in photos])
 
-    result = robustness_table(lambda px: classifier.predict_pixels(px)[0], batches(), seed)
+    result = robustness_table(lambda px: classifier.decision.codes(*classifier.predict_pixels(px)), batches(), seed)
     result["data"] = source.description
     return result
 

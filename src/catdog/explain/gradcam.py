@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..decide import Decision
 from ..model.build import backbone_of
 
 
@@ -19,8 +20,8 @@ class Explanation:
     pixels: np.ndarray  # [s, s, 3] uint8, the photo as the model saw it
 
 
-def gradcam(model, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Heatmaps [n, s, s] in [0, 1] for the predicted class of each photo, and p(dog) [n]."""
+def gradcam(model, pixels: np.ndarray, decision: Decision = Decision()) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps [n, s, s] in [0, 1] for the side (cat or dog) the model chose for each photo, and p(dog) [n]."""
     import tensorflow as tf
 
     scale = model.get_layer("scale_to_unit_range")
@@ -29,12 +30,14 @@ def gradcam(model, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     images = tf.constant(np.asarray(pixels, dtype=np.float32))
     with tf.GradientTape() as tape:
         feature_map = backbone(scale(images), training=False)
+        if isinstance(feature_map, (list, tuple)):  # a fine-tuned top also gives the activations at its cut
+            feature_map = feature_map[0]
         tape.watch(feature_map)
         p_dog = head(pool(feature_map), training=False)[:, 0]
         p = tf.clip_by_value(p_dog, 1e-6, 1 - 1e-6)
         logit = tf.math.log(p / (1 - p))
-        # Explain the class the model chose: the dog logit for dogs, its negative for cats.
-        target = tf.where(p_dog >= 0.5, logit, -logit)
+        # Explain the side the model chose: the dog logit for dogs, its negative for cats.
+        target = tf.where(decision.is_dog(p_dog.numpy()), logit, -logit)
     gradients = tape.gradient(target, feature_map)
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * feature_map, axis=-1))[..., None]

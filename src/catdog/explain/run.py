@@ -8,22 +8,25 @@ from typing import Any
 import numpy as np
 
 from ..data.pipeline import decode_batches
-from ..data.sources import CLASS_NAMES
+from ..decide import ANSWERS
 from ..files import atomic_path
 from .gradcam import Explanation, gradcam, overlay
 
 
 def explain(classifier, inputs: Any, batch_size: int = 8) -> list[Explanation]:
-    """Grad-CAM for every readable photo of `inputs` (unreadable ones are left out)."""
+    """Grad-CAM for every readable photo of `inputs` (unreadable ones are left out), labelled with the
+    answer `catdog predict` gives ("neither" included); the heat shows the evidence for cat or dog."""
     from ..classifier import as_source
 
     model = classifier.keras_model()
     size = int(model.input_shape[1])
     explanations = []
     for photos, pixels in decode_batches(as_source(inputs).photos(), size, batch_size, classifier.config.decode_threads):
-        heatmaps, p_dog = gradcam(model, pixels)
-        for photo, image, heat, p in zip(photos, pixels, heatmaps, p_dog):
-            explanations.append(Explanation(photo.id, CLASS_NAMES[int(p >= 0.5)], float(p), heat, image))
+        heatmaps, _ = gradcam(model, pixels, classifier.decision)
+        p_dog, pet = classifier.predict_pixels(pixels)
+        answers = classifier.decision.codes(p_dog, pet)
+        for photo, image, heat, p, answer in zip(photos, pixels, heatmaps, p_dog, answers):
+            explanations.append(Explanation(photo.id, ANSWERS[answer], float(p), heat, image))
     return explanations
 
 

@@ -51,11 +51,12 @@ def resolve_weights(weights: str | os.PathLike[str] | None) -> Path:
     return path
 
 
-def resolve_classifier_weights() -> Path:
-    """The with-top (1000 ImageNet classes) weights, from the same places as the no-top file."""
-    override = os.environ.get("CATDOG_WEIGHTS")
-    if override and Path(override).with_name(WITH_TOP_FILE).is_file():
-        return Path(override).with_name(WITH_TOP_FILE)
+def resolve_classifier_weights(weights: str | os.PathLike[str] | None = None) -> Path:
+    """The with-top (1000 ImageNet classes) weights, from the same places as the no-top file: beside
+    a --weights file or CATDOG_WEIGHTS, else Keras' cache (downloaded there when online)."""
+    for given in (weights if weights and str(weights) != "imagenet" else None, os.environ.get("CATDOG_WEIGHTS")):
+        if given and Path(given).expanduser().with_name(WITH_TOP_FILE).is_file():
+            return Path(given).expanduser().with_name(WITH_TOP_FILE)
     return _fetch(WITH_TOP_FILE)
 
 

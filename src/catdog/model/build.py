@@ -9,6 +9,7 @@ import numpy as np
 
 from ..config import TrainConfig
 from .backbone import FEATURE_DIM, build_backbone
+from .pet_score import PetScorer
 
 MODEL_NAME = "catdog_mobilenetv2"
 
@@ -57,7 +58,8 @@ def build_networks(config: TrainConfig, weights_path: Path) -> Networks:
 
 
 def backbone_of(model):
-    """The MobileNetV2 sub-model inside a built or loaded classifier."""
+    """The MobileNetV2 sub-model inside a built or loaded classifier (with a fine-tuned top, it gives
+    the activations at the cut as a second output)."""
     for layer in model.layers:
         if layer.name.startswith("mobilenetv2"):
             if hasattr(layer, "layers"):
@@ -72,9 +74,8 @@ def feature_model_of(model):
 
 
 OUTPUT_NAME = "p_dog_and_pet_score"
-# At most this many training photos are kept as the reference set of the pet score: enough to cover
-# the variety of cats and dogs (measured in docs/TRUST.md), small enough for phones (2048 x 1280 floats).
-MAX_REFERENCE_PHOTOS = 2048
+PET_SCORE_LAYER = "pet_score"
+FROZEN_POOL = "frozen_pool"
 
 
 def fold_temperature(model, temperature: float) -> None:
@@ -84,47 +85,36 @@ def fold_temperature(model, temperature: float) -> None:
     last.set_weights([kernel / temperature, bias / temperature])
 
 
-def reference_set(features: np.ndarray, seed: int) -> np.ndarray:
-    """Unit-length pooled features of up to MAX_REFERENCE_PHOTOS training photos, seeded."""
-    if len(features) > MAX_REFERENCE_PHOTOS:
-        features = features[np.random.default_rng(seed).choice(len(features), MAX_REFERENCE_PHOTOS, replace=False)]
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    return (features / np.maximum(norms, 1e-12)).astype(np.float32)
+def deployable_model(networks: Networks, scorer: PetScorer, weights_path: Path | None = None, cut: str | None = None):
+    """The model that is saved and exported: raw pixels -> [p(dog), pet score] per photo.
 
-
-def _pet_score_layers(reference: np.ndarray | None, model=None):
-    """The layers that turn pooled features into the pet score: cosine similarity to the nearest
-    reference (training) photo. Built new from `reference`, or taken from `model` to share them."""
-    from keras import layers
-
-    if model is not None:
-        names = ("unit_features", "reference_similarity", "similarity_column", "nearest_reference")
-        return [model.get_layer(name) for name in names]
-    similarity = layers.Dense(len(reference), use_bias=False, trainable=False, name="reference_similarity")
-    return [layers.UnitNormalization(name="unit_features"), similarity,
-            layers.Reshape((len(reference), 1), name="similarity_column"), layers.GlobalMaxPooling1D(name="nearest_reference")]
-
-
-def _apply(chain, tensor):
-    for layer in chain:
-        tensor = layer(tensor)
-    return tensor
-
-
-def with_pet_score(model, reference: np.ndarray):
-    """The deployable model: [p(dog), pet score] per photo. The pet score is the cosine similarity of
-    the photo's pooled backbone features to the nearest training photo's: photos with no cat or dog
-    (flowers, cars, people) land far from every training photo. Chosen by measurement (docs/TRUST.md)."""
+    p(dog) comes from the classifier as trained. The pet score always comes from the *frozen*
+    ImageNet backbone's pooled features, because its ImageNet classifier and its statistics were fitted
+    on those: with a frozen backbone that is the classifier's own pool; when the top of the backbone
+    was fine-tuned, a frozen copy of the layers above `cut` (built again from `weights_path`) runs
+    beside the tuned ones on the same activations, so the layers below the cut run once."""
     import keras
     from keras import layers
 
-    pooled = model.get_layer("pool").output
-    p_dog = model.get_layer("head")(pooled)
-    chain = _pet_score_layers(reference)
-    pet = _apply(chain, pooled)
-    chain[1].set_weights([reference.T])
-    outputs = layers.Concatenate(name=OUTPUT_NAME)([p_dog, pet])
-    return keras.Model(model.inputs, outputs, name=MODEL_NAME)
+    from .layers import PetScore
+
+    pet_layer = PetScore.from_scorer(scorer, name=PET_SCORE_LAYER)
+    if cut is None:
+        pooled = networks.model.get_layer("pool").output
+        outputs = layers.Concatenate(name=OUTPUT_NAME)([networks.head(pooled), pet_layer(pooled)])
+        return keras.Model(networks.model.inputs, outputs, name=MODEL_NAME)
+    size = int(networks.model.input_shape[1])
+    tuned = networks.backbone
+    # One backbone call gives both its feature map and the activations at the cut.
+    backbone = keras.Model(tuned.input, [tuned.output, tuned.get_layer(cut).output], name=tuned.name + "_with_cut")
+    frozen = build_backbone(weights_path, size)
+    frozen_top = keras.Model(frozen.get_layer(cut).output, frozen.output, name="frozen_top")
+    inputs = keras.Input((size, size, 3), name="image")
+    feature_map, activations = backbone(networks.model.get_layer("scale_to_unit_range")(inputs), training=False)
+    p_dog = networks.head(networks.model.get_layer("pool")(feature_map))
+    frozen_pooled = layers.GlobalAveragePooling2D(name=FROZEN_POOL)(frozen_top(activations, training=False))
+    outputs = layers.Concatenate(name=OUTPUT_NAME)([p_dog, pet_layer(frozen_pooled)])
+    return keras.Model(inputs, outputs, name=MODEL_NAME)
 
 
 def feature_tail(model):
@@ -134,7 +124,5 @@ def feature_tail(model):
     from keras import layers
 
     features = keras.Input((FEATURE_DIM,), name="features")
-    outputs = model.get_layer("head")(features)
-    if any(layer.name == OUTPUT_NAME for layer in model.layers):
-        outputs = layers.Concatenate()([outputs, _apply(_pet_score_layers(None, model), features)])
+    outputs = layers.Concatenate()([model.get_layer("head")(features), model.get_layer(PET_SCORE_LAYER)(features)])
     return keras.Model(features, outputs, name="feature_tail")

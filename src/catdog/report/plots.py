@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..decide import ANSWERS
 from ..files import atomic_path
 
 
@@ -45,17 +46,22 @@ def plot_history(history: Sequence[dict], path: Path) -> Path:
 
 
 def plot_confusion(matrix: Sequence[Sequence[int]], path: Path, title: str) -> Path:
-    plt, fig, ax = _figure(figsize=(4.4, 4))
+    """True cat/dog against the answer (cat, dog and, with a third column, neither); the title gives
+    the answer accuracy and the share refused, counted as users see them."""
+    plt, fig, ax = _figure(figsize=(5.2 if len(matrix[0]) == 3 else 4.4, 4))
     values = np.asarray(matrix)
     ax.imshow(values, cmap="Blues")
     for (row, col), count in np.ndenumerate(values):
         ax.text(col, row, str(count), ha="center", va="center",
                 color="white" if count > values.max() / 2 else "black", fontsize=14)
-    ax.set_xticks([0, 1], ["cat", "dog"])
+    answers = ANSWERS[: values.shape[1]]
+    ax.set_xticks(range(len(answers)), answers)
     ax.set_yticks([0, 1], ["cat", "dog"])
-    ax.set_xlabel("predicted")
+    ax.set_xlabel("answered")
     ax.set_ylabel("true")
-    ax.set_title(title)
+    right, total = np.trace(values[:, :2]), max(values.sum(), 1)
+    refused = values[:, 2:].sum() / total
+    ax.set_title(f"{title}\nanswer accuracy {right / total:.1%}, refused {refused:.1%}", fontsize=10)
     return _save(plt, fig, path)
 
 
@@ -75,21 +81,19 @@ def plot_roc(labels: np.ndarray, p_dog: np.ndarray, path: Path, title: str) -> P
     return _save(plt, fig, path)
 
 
-def plot_prediction_grid(pixels: np.ndarray, labels: Sequence[int | None], p_dog: Sequence[float], path: Path,
-                         columns: int = 4) -> Path:
-    """Photo, predicted label and probability; green when right, red when wrong (the original's module_test.png)."""
+def plot_prediction_grid(pixels: np.ndarray, labels: Sequence[int | None], p_dog: Sequence[float],
+                         answers: Sequence[int], path: Path, columns: int = 4) -> Path:
+    """Photo, answer and p(dog); green when right, red when wrong ("neither" on a pet is wrong), as the
+    original's module_test.png. `answers` are decide.Decision codes."""
     count = len(pixels)
     rows = max(1, int(np.ceil(count / columns)))
     plt, fig, axes = _figure(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, label, p in zip(axes.flat, pixels, labels, p_dog):
-        predicted = int(p >= 0.5)
-        name = "dog" if predicted else "cat"
-        confidence = p if predicted else 1 - p
-        colour = "black" if label is None or label < 0 else ("green" if label == predicted else "red")
+    for ax, image, label, p, answer in zip(axes.flat, pixels, labels, p_dog, answers):
+        colour = "black" if label is None or label < 0 else ("green" if label == answer else "red")
         ax.imshow(image)
-        ax.set_title(f"{name} {confidence:.1%}", color=colour, fontsize=12)
+        ax.set_title(f"{ANSWERS[answer]} (p(dog) {p:.1%})", color=colour, fontsize=11)
     return _save(plt, fig, path)
 
 
@@ -121,8 +125,7 @@ def plot_explanation_grid(explanations, path: Path, columns: int = 4) -> Path:
         ax.axis("off")
     for ax, item in zip(axes.flat, explanations):
         ax.imshow(overlay(item.pixels, item.heatmap))
-        confidence = item.p_dog if item.label == "dog" else 1 - item.p_dog
-        ax.set_title(f"{item.label} {confidence:.1%}", fontsize=12)
+        ax.set_title(f"{item.label} (p(dog) {item.p_dog:.1%})", fontsize=11)
     return _save(plt, fig, path)
 
 

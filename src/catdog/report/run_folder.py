@@ -35,7 +35,7 @@ def write_history_csv(history: Sequence[dict], path: Path) -> None:
 
 
 def _metrics_rows(metrics: dict[str, Any]) -> str:
-    names = ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece", "refused_as_neither", "n", "skipped"]
+    names = ["answer_accuracy", "refused", "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece", "n", "skipped"]
     splits = [s for s in ("validation", "test") if s in metrics]
     lines = ["| metric | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
     for name in names:
@@ -45,6 +45,10 @@ def _metrics_rows(metrics: dict[str, Any]) -> str:
             cells.append("—" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value)))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _warnings(metrics: dict[str, Any]) -> str:
+    return "".join(f"\n> **Warning:** {warning}\n" for warning in metrics.get("warnings", []))
 
 
 def write_run_readme(run_dir: Path, config: dict, metrics: dict, data_report: dict, plots: dict[str, str],
@@ -66,6 +70,9 @@ Cat-vs-dog classifier, MobileNetV2 (ImageNet) backbone with the original head.
 
 ## Metrics
 
+`answer_accuracy` counts what users are answered ("neither" on a cat or dog is wrong); `refused` is the
+share of cats and dogs answered "neither"; `accuracy` and the rest are cat-vs-dog metrics of p(dog).
+{_warnings(metrics)}
 {_metrics_rows(metrics)}
 
 ## Skipped photos

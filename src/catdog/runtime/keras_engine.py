@@ -26,6 +26,8 @@ class KerasEngine(EngineBase):
                 f"Running {path} with the Keras engine needs TensorFlow (pip install 'mobilenetv2-catdog[train]'); "
                 "or export it (catdog export) and use --engine onnx or tflite."
             ) from None
+        from ..model import layers  # noqa: F401  registers the pet-score layer the saved model holds
+
         try:
             return cls(keras.saving.load_model(path, compile=False))
         except Exception as exc:

@@ -42,13 +42,13 @@ def score_shard(classifier, shard: Shard, out: Path) -> int:
 class ShardScorer:
     """A Ray Data actor: loads the model once, then scores whole shards handed to it."""
 
-    def __init__(self, model: str, engine: str, out: str, threads: int):
+    def __init__(self, model: str, engine: str, out: str, threads: int, neither: bool = True):
         import os
 
         os.environ["CATDOG_PROGRESS"] = "0"
         from ..classifier import Classifier
 
-        self.classifier = Classifier.load(model, engine=engine, threads=threads)
+        self.classifier = Classifier.load(model, engine=engine, threads=threads, neither=neither)
         self.out = Path(out)
 
     def __call__(self, batch: dict) -> dict:
@@ -61,7 +61,7 @@ def _specs(batch: dict) -> list[dict]:
 
 
 def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False, address: str | None = None,
-                     workers: int = 1, engine: str = "auto") -> dict:
+                     workers: int = 1, engine: str = "auto", neither: bool = True) -> dict:
     """Score every photo of `data` into `out`/part-*.parquet; returns counts and timing."""
     out.mkdir(parents=True, exist_ok=True)
     shards = plan_shards(data)
@@ -70,16 +70,17 @@ def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False
     started = time.perf_counter()
     rows = 0
     if todo and use_ray:
-        rows = _score_on_ray(model, todo, out, address, workers, engine)
+        rows = _score_on_ray(model, todo, out, address, workers, engine, neither)
     elif todo:
         from ..classifier import Classifier
 
-        classifier = Classifier.load(model, engine=engine)
+        classifier = Classifier.load(model, engine=engine, neither=neither)
         rows = sum(score_shard(classifier, shard, out) for shard in todo)
     return {"shards": len(shards), "scored_shards": len(todo), "rows": rows, "seconds": time.perf_counter() - started}
 
 
-def _score_on_ray(model: Path, todo: list[Shard], out: Path, address: str | None, workers: int, engine: str) -> int:
+def _score_on_ray(model: Path, todo: list[Shard], out: Path, address: str | None, workers: int, engine: str,
+                  neither: bool) -> int:
     import ray.data
 
     from .session import ray_session, threads_per_worker
@@ -87,7 +88,8 @@ def _score_on_ray(model: Path, todo: list[Shard], out: Path, address: str | None
     threads = threads_per_worker(workers)
     with ray_session(address):
         results = ray.data.from_items([s.to_dict() for s in todo], override_num_blocks=len(todo)).map_batches(
-            ShardScorer, fn_constructor_kwargs={"model": str(model), "engine": engine, "out": str(out), "threads": threads},
+            ShardScorer, fn_constructor_kwargs={"model": str(model), "engine": engine, "out": str(out), "threads": threads,
+                                                  "neither": neither},
             batch_size=1, concurrency=workers, num_cpus=threads,
         ).take_all()
     return sum(int(r["rows"]) for r in results)

@@ -43,6 +43,7 @@ class ServeSettings:
     max_batch: int = 32
     batch_window_ms: float = 2.0
     tta: bool | None = None  # test-time augmentation; None: as the run was trained
+    neither: bool = True  # False: every photo holds a cat or a dog, never answer "neither"
 
     @classmethod
     def from_environment(cls) -> "ServeSettings":
@@ -50,12 +51,14 @@ class ServeSettings:
         return cls(model=Path(os.environ["CATDOG_SERVE_MODEL"]), engine=os.environ.get("CATDOG_SERVE_ENGINE", "auto"),
                    max_body_bytes=int(os.environ.get("CATDOG_SERVE_MAX_BODY", MAX_UPLOAD_BYTES)),
                    max_files=int(os.environ.get("CATDOG_SERVE_MAX_FILES", MAX_UPLOAD_FILES)),
-                   tta={"1": True, "0": False}.get(os.environ.get("CATDOG_SERVE_TTA", "")))
+                   tta={"1": True, "0": False}.get(os.environ.get("CATDOG_SERVE_TTA", "")),
+                   neither=os.environ.get("CATDOG_SERVE_NEITHER", "1") != "0")
 
     def to_environment(self) -> dict[str, str]:
         return {"CATDOG_SERVE_MODEL": str(self.model), "CATDOG_SERVE_ENGINE": self.engine,
                 "CATDOG_SERVE_MAX_BODY": str(self.max_body_bytes), "CATDOG_SERVE_MAX_FILES": str(self.max_files),
-                "CATDOG_SERVE_TTA": "" if self.tta is None else str(int(self.tta))}
+                "CATDOG_SERVE_TTA": "" if self.tta is None else str(int(self.tta)),
+                "CATDOG_SERVE_NEITHER": str(int(self.neither))}
 
 
 class ModelInfo(BaseModel):
@@ -107,7 +110,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        classifier = Classifier.load(settings.model, engine=settings.engine, tta=settings.tta)
+        classifier = Classifier.load(settings.model, engine=settings.engine, tta=settings.tta, neither=settings.neither)
         classifier.config.decode_threads = 1  # decoding happens per request, in the server's thread pool
         state["classifier"] = classifier
         state["batcher"] = MicroBatcher(classifier.predict_pixels, settings.max_batch, settings.batch_window_ms / 1000,
@@ -191,7 +194,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             return PhotoPrediction(filename=name, label=None, p_dog=None, confidence=None,
                                    latency_ms=(time.perf_counter() - started) * 1000, error=str(exc))
         p_dog, pet = await state["batcher"].submit(pixels)
-        answer = Prediction.scored(name, name, p_dog, pet, classifier.threshold, classifier.neither_threshold)
+        answer = Prediction.scored(name, name, p_dog, pet, classifier.decision)
         return PhotoPrediction(filename=name, label=answer.label, p_dog=answer.p_dog, confidence=answer.confidence,
                                pet_score=answer.pet_score, latency_ms=(time.perf_counter() - started) * 1000)
 

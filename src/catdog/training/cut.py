@@ -21,8 +21,21 @@ BLOCKS = 16  # MobileNetV2's inverted-residual blocks after the stem: block_1 ..
 def cut_layer(blocks: int) -> str:
     """The layer whose output feeds the top `blocks` blocks: the output of block 16 - blocks."""
     below = BLOCKS - blocks
+    if below == 0:
+        return "expanded_conv_project_BN"  # the stem's block, which Keras names without a number
     # A block with a residual connection ends at its add; the others (stride 2 or new width) at the projection.
     return f"block_{below}_add" if below in (2, 4, 5, 7, 8, 9, 11, 12, 14, 15) else f"block_{below}_project_BN"
+
+
+def frozen_cut(backbone, tuned_layers: int) -> str:
+    """The highest block output below the top `tuned_layers` layers (the backbone's input when the
+    stem itself is tuned): everything under it stayed frozen."""
+    names = [layer.name for layer in backbone.layers]
+    first_tuned = len(names) - tuned_layers
+    for blocks in range(1, BLOCKS + 1):
+        if names.index(cut_layer(blocks)) < first_tuned:
+            return cut_layer(blocks)
+    return names[0]
 
 
 def split_backbone(backbone, blocks: int):

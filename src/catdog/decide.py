@@ -1,0 +1,68 @@
+"""The one decision: (p(dog), pet score, settings) -> cat / dog / neither.
+
+Every place that answers a user (predict, evaluate, serve, batch scoring, explain, robustness, the
+export checks) goes through `Decision`; no other module compares a probability or a score with a
+threshold. "neither" means no cat or dog in the photo: its pet score is under `neither_below`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CAT, DOG, NEITHER = "cat", "dog", "neither"
+ANSWERS = (CAT, DOG, NEITHER)  # answer codes 0, 1, 2: a cat/dog code equals its label
+NEITHER_CODE = 2
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How a run turns its two outputs into an answer.
+
+    threshold: p(dog) at or above which a pet is a dog.
+    neither_below: pet score under which the answer is "neither" (None: the model has no pet score).
+    neither: False for users who know every photo holds a cat or a dog: never answer "neither".
+    pet_slope: how steeply the pet score turns into the probability that a pet is there (for display
+    and for exports that give three scores); the threshold is where that probability is one half.
+    """
+
+    threshold: float = 0.5
+    neither_below: float | None = None
+    neither: bool = True
+    pet_slope: float = 1.0
+
+    @property
+    def refuses(self) -> bool:
+        """Whether this decision can answer "neither" at all."""
+        return self.neither and self.neither_below is not None
+
+    def is_dog(self, p_dog: np.ndarray) -> np.ndarray:
+        """The cat-vs-dog side of the decision alone (what `accuracy` counts)."""
+        return np.asarray(p_dog, dtype=np.float64) >= self.threshold
+
+    def codes(self, p_dog: np.ndarray, pet_score: np.ndarray | None = None) -> np.ndarray:
+        """Answer codes (0 cat, 1 dog, 2 neither) for arrays of p(dog) and pet scores."""
+        codes = self.is_dog(p_dog).astype(np.int64)
+        if self.refuses and pet_score is not None:
+            codes[np.asarray(pet_score, dtype=np.float64) < self.neither_below] = NEITHER_CODE
+        return codes
+
+    def answer(self, p_dog: float, pet_score: float | None = None) -> str:
+        return ANSWERS[int(self.codes(np.array([p_dog]), None if pet_score is None else np.array([pet_score]))[0])]
+
+    def pet_probability(self, pet_score: np.ndarray) -> np.ndarray:
+        """A probability that a cat or dog is in the photo, 0.5 exactly at the "neither" threshold."""
+        if self.neither_below is None:
+            return np.ones_like(np.asarray(pet_score, dtype=np.float64))
+        z = self.pet_slope * (np.asarray(pet_score, dtype=np.float64) - self.neither_below)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+
+    def confidence(self, p_dog: float, pet_score: float | None = None) -> float:
+        """How sure the answer is: p of the chosen class, or 1 - p(pet) for "neither"."""
+        code = self.codes(np.array([p_dog]), None if pet_score is None else np.array([pet_score]))[0]
+        if code == NEITHER_CODE:
+            return float(1.0 - self.pet_probability(np.array([pet_score]))[0])
+        return float(p_dog if code == 1 else 1.0 - p_dog)
+
+    def without_neither(self) -> "Decision":
+        return Decision(self.threshold, self.neither_below, False, self.pet_slope)

@@ -1,0 +1,71 @@
+"""Keras layers of our own, registered so that a saved model.keras loads with them."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from .pet_score import PetScorer
+
+
+@keras.saving.register_keras_serializable(package="catdog")
+class PetScore(keras.layers.Layer):
+    """Pooled backbone features [n, d] -> pet score [n, 1]: model.pet_score.PetScorer inside the
+    model, so every engine and export computes it. Its weights are constants fitted at training."""
+
+    def __init__(self, feature_dim: int = 1280, pet_classes: int = 123, other_classes: int = 877,
+                 reference_photos: int = 1024, rank: int = 128, **kwargs):
+        kwargs.pop("trainable", None)
+        super().__init__(trainable=False, **kwargs)
+        self.shapes = {
+            "pet_kernel": (feature_dim, pet_classes), "pet_bias": (pet_classes,),
+            "other_kernel": (feature_dim, other_classes), "other_bias": (other_classes,),
+            "reference": (reference_photos, feature_dim), "class_means": (2, feature_dim),
+            "directions": (feature_dim, rank), "inverse_variances": (rank,), "residual_inverse_variance": (1,),
+            "mean": (3,), "scale": (3,), "weights": (3,),
+        }
+        self.config_values = {"feature_dim": feature_dim, "pet_classes": pet_classes, "other_classes": other_classes,
+                              "reference_photos": reference_photos, "rank": rank}
+        # In a dict, not as attributes: "weights" is a Layer property.
+        self.constants = {name: self.add_weight(name=name, shape=shape, initializer="zeros", trainable=False)
+                          for name, shape in self.shapes.items()}
+
+    @classmethod
+    def from_scorer(cls, scorer: PetScorer, name: str = "pet_score") -> "PetScore":
+        arrays = scorer.arrays()
+        layer = cls(feature_dim=arrays["pet_kernel"].shape[0], pet_classes=arrays["pet_kernel"].shape[1],
+                    other_classes=arrays["other_kernel"].shape[1], reference_photos=arrays["reference"].shape[0],
+                    rank=arrays["directions"].shape[1], name=name)
+        for key, value in arrays.items():
+            layer.constants[key].assign(np.asarray(value, dtype=np.float32).reshape(layer.shapes[key]))
+        return layer
+
+    def call(self, features):
+        c = self.constants
+        features = ops.cast(features, "float32")
+        pets = ops.logsumexp(ops.matmul(features, c["pet_kernel"]) + c["pet_bias"], axis=1)
+        others = ops.logsumexp(ops.matmul(features, c["other_kernel"]) + c["other_bias"], axis=1)
+        norms = ops.sqrt(ops.maximum(ops.sum(features * features, axis=1, keepdims=True), 1e-24))
+        similarity = ops.max(ops.matmul(features / norms, ops.transpose(c["reference"])), axis=1)
+        # Squared Mahalanobis distance to each class mean, expanded so each matmul runs once per photo.
+        projected = ops.matmul(features, c["directions"])  # [n, k]
+        means_projected = ops.matmul(c["class_means"], c["directions"])  # [2, k]
+        squared = ops.sum(features * features, axis=1, keepdims=True)  # [n, 1]
+        distances = []
+        for k in range(2):
+            x_proj = projected - means_projected[k]
+            kept = ops.sum(x_proj * x_proj, axis=1)
+            whitened = ops.sum(x_proj * x_proj * c["inverse_variances"], axis=1)
+            mean = c["class_means"][k]
+            total = squared[:, 0] - 2.0 * ops.matmul(features, mean[:, None])[:, 0] + ops.sum(mean * mean)
+            distances.append(whitened + ops.maximum(total - kept, 0.0) * c["residual_inverse_variance"][0])
+        nearest = ops.maximum(ops.minimum(distances[0], distances[1]), 1e-12)
+        components = ops.stack([pets - others, similarity, -ops.log(nearest)], axis=1)
+        return ops.sum((components - c["mean"]) / c["scale"] * c["weights"], axis=1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+    def get_config(self):
+        return {**super().get_config(), **self.config_values}

@@ -1,0 +1,162 @@
+"""The pet score: evidence that a cat or dog is in a photo at all, from the frozen backbone's pooled
+features. Below a threshold the answer is "neither".
+
+Three measured signals, each answering the question from a different side (docs/TRUST.md has the
+measurements and how the weights were chosen):
+
+1. ImageNet pet log-odds: log P(pet) - log P(not pet) under MobileNetV2's own 1000-class ImageNet
+   classifier, pet = its 118 dog breeds and 5 domestic cats. Trained on 1.2 million photos, it knows
+   breeds, cameras and scenes our training photos never show; alone it misses blurry close-ups of
+   fluffy things (flowers), which it takes for small dogs.
+2. Similarity to the nearest training photo (cosine): catches what is unlike every training photo,
+   but alone it refuses ordinary pets of breeds the training photos lack.
+3. Class-conditional density (Mahalanobis distance to the nearest class mean under a shared,
+   shrunk, low-rank-plus-isotropic covariance): how far the photo is from the cat and dog clusters.
+
+Each signal is standardised on held-out scores of the training photos (out-of-fold, so a photo is
+never scored against itself) and the three are summed with fixed weights. Everything here is NumPy;
+model.layers.PetScore computes the same inside the saved model, so every engine and export carries it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+
+# Keras ImageNet class indices (line i + 1 of imagenet_labels.txt, which starts with "background").
+DOG_CLASSES = tuple(range(151, 269))  # Chihuahua ... Mexican hairless
+DOMESTIC_CAT_CLASSES = tuple(range(281, 286))  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+PET_CLASSES = DOG_CLASSES + DOMESTIC_CAT_CLASSES
+COMPONENTS = ("imagenet_pet_log_odds", "nearest_photo_similarity", "class_density")
+# Chosen by logistic regression on held-apart halves of the shared development files, rounded
+# (benchmarks/neither_methods.py; docs/TRUST.md).
+WEIGHTS = (0.25, 0.5, 0.25)
+# The weighted sum's slope in that regression: turns a pet score into a probability for display.
+PET_SLOPE = 3.0
+DENSITY_RANK = 128  # leading covariance directions kept; the rest share one variance
+SHRINKAGE = 0.01  # added to the covariance, relative to its mean variance
+REFERENCE_PHOTOS = 1024  # nearest-photo similarity against at most this many training photos
+FOLDS = 5
+MAX_FIT_PHOTOS = 20_000  # held-out statistics from at most this many photos (a sample beyond it)
+
+
+def imagenet_classifier(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(kernel [1280, 1000], bias [1000]) of MobileNetV2's ImageNet classifier, read straight from
+    Keras' with-top weights file (no model is built)."""
+    import h5py
+
+    with h5py.File(path, "r") as weights:
+        layer = weights["predictions"]
+        return np.asarray(layer["predictions/kernel"][()], np.float32), np.asarray(layer["predictions/bias"][()], np.float32)
+
+
+def _unit(features: np.ndarray) -> np.ndarray:
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def _logsumexp(z: np.ndarray) -> np.ndarray:
+    peak = z.max(axis=1, keepdims=True)
+    return (peak + np.log(np.exp(z - peak).sum(axis=1, keepdims=True)))[:, 0]
+
+
+@dataclass
+class PetScorer:
+    """Fitted parameters of the pet score; `__call__` gives the score of pooled features [n, d]."""
+
+    pet_kernel: np.ndarray  # [d, pets] ImageNet classifier columns of the pet classes
+    pet_bias: np.ndarray
+    other_kernel: np.ndarray  # [d, 1000 - pets]
+    other_bias: np.ndarray
+    reference: np.ndarray  # [r, d] unit-length features of training photos
+    class_means: np.ndarray  # [2, d]
+    directions: np.ndarray  # [d, k] leading eigenvectors of the shared covariance
+    inverse_variances: np.ndarray  # [k]
+    residual_inverse_variance: np.ndarray  # [1]: the other directions' shared 1 / variance
+    mean: np.ndarray  # [3] of the held-out components
+    scale: np.ndarray  # [3]
+    weights: np.ndarray  # [3]
+
+    def components(self, features: np.ndarray) -> np.ndarray:
+        """The three raw signals [n, 3] (see the module docstring)."""
+        f = np.asarray(features, dtype=np.float64)
+        log_odds = _logsumexp(f @ self.pet_kernel + self.pet_bias) - _logsumexp(f @ self.other_kernel + self.other_bias)
+        similarity = (_unit(f) @ self.reference.T).max(axis=1)
+        return np.stack([log_odds, similarity, -np.log(self.distances(f).min(axis=1))], axis=1)
+
+    def distances(self, features: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance to each class mean [n, 2]: the kept directions with their
+        own variances, the rest with one shared variance."""
+        out = []
+        for mean in self.class_means:
+            x = features - mean
+            projected = x @ self.directions
+            kept = (projected**2).sum(axis=1)
+            out.append((projected**2 * self.inverse_variances).sum(axis=1)
+                       + np.maximum((x**2).sum(axis=1) - kept, 0.0) * self.residual_inverse_variance[0])
+        return np.maximum(np.stack(out, axis=1), 1e-12)
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        return ((self.components(features) - self.mean) / self.scale) @ self.weights
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: np.asarray(getattr(self, f.name), dtype=np.float32) for f in fields(self)}
+
+
+def _density(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Class means and the shared covariance's leading directions and inverse variances."""
+    means = np.stack([features[labels == c].mean(axis=0) for c in (0, 1)])
+    centred = features - means[labels.astype(int)]
+    covariance = centred.T @ centred / len(features)
+    dim = len(covariance)
+    shrink = SHRINKAGE * np.trace(covariance) / dim
+    rank = min(DENSITY_RANK, dim - 1)
+    # Only the leading directions are needed; the rest share the variance that the trace leaves them.
+    variances, vectors = scipy.linalg.eigh(covariance, subset_by_index=[dim - rank, dim - 1])
+    variances, vectors = variances[::-1] + shrink, vectors[:, ::-1]
+    residual = max((np.trace(covariance) + dim * shrink - variances.sum()) / (dim - rank), shrink)
+    return means, vectors, 1.0 / variances, np.array([1.0 / residual])
+
+
+def _unstandardised(features: np.ndarray, labels: np.ndarray, imagenet: tuple[np.ndarray, np.ndarray] | None,
+                    seed: int) -> PetScorer:
+    dim = features.shape[1]
+    if imagenet is None:  # no ImageNet classifier: that signal is a constant with weight 0
+        kernel, bias = np.zeros((dim, 1000), np.float32), np.zeros(1000, np.float32)
+    else:
+        kernel, bias = imagenet
+    pets = np.zeros(kernel.shape[1], dtype=bool)
+    pets[list(PET_CLASSES)] = True
+    rng = np.random.default_rng(seed)
+    reference = features if len(features) <= REFERENCE_PHOTOS else features[rng.choice(len(features), REFERENCE_PHOTOS, replace=False)]
+    means, directions, inverse_variances, residual = _density(features, labels)
+    weights = np.array(WEIGHTS if imagenet is not None else (0.0, *WEIGHTS[1:]), dtype=np.float64)
+    return PetScorer(kernel[:, pets], bias[pets], kernel[:, ~pets], bias[~pets], _unit(reference), means, directions,
+                     inverse_variances, residual, np.zeros(3), np.ones(3), weights / weights.sum())
+
+
+def fit_pet_scorer(train_views: list[np.ndarray], train_labels: np.ndarray, imagenet: tuple[np.ndarray, np.ndarray] | None,
+                   seed: int, validation_views: list[np.ndarray] | None = None) -> tuple[PetScorer, np.ndarray]:
+    """Fit on the training photos' pooled features (views[0] = the photos; further views, such as
+    mirror images, are averaged when predictions average them) and return the scorer with held-out
+    scores of the training photos (out-of-fold) and of the validation photos: what the "neither"
+    threshold is chosen from."""
+    features, labels = np.asarray(train_views[0], np.float64), np.asarray(train_labels).astype(int)
+    rng = np.random.default_rng(seed)
+    sample = np.arange(len(features)) if len(features) <= MAX_FIT_PHOTOS else np.sort(rng.choice(len(features), MAX_FIT_PHOTOS, replace=False))
+    held_out = np.zeros((len(sample), 3))
+    folds = np.array_split(rng.permutation(len(sample)), min(FOLDS, max(2, int(np.bincount(labels).min()))))
+    for fold in folds:
+        rows = sample[fold]
+        keep = np.ones(len(features), dtype=bool)
+        keep[rows] = False
+        scorer = _unstandardised(features[keep], labels[keep], imagenet, seed)
+        held_out[fold] = np.mean([scorer.components(view[rows]) for view in train_views], axis=0)
+    final = _unstandardised(features, labels, imagenet, seed)
+    if validation_views:
+        held_out = np.concatenate([held_out, np.mean([final.components(v) for v in validation_views], axis=0)])
+    final.mean = held_out.mean(axis=0)
+    final.scale = np.where(held_out.std(axis=0) > 1e-9, held_out.std(axis=0), 1.0)
+    return final, ((held_out - final.mean) / final.scale) @ final.weights
