@@ -10,7 +10,7 @@ export KERAS_HOME   := $(CURDIR)/.keras_home
 export CATDOG_CACHE := $(CURDIR)/.cache/catdog
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup weights browser demo test clean
+.PHONY: setup weights browser demo lint test test-fast clean
 
 setup: $(VENV)/.installed weights
 
@@ -34,8 +34,16 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+lint: setup
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
+
+test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tests that train nothing: under a minute, for the edit-test loop.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .keras_home .cache runs

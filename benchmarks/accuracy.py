@@ -131,7 +131,7 @@ def markdown(results: dict) -> str:
     for row in results["rows"]:
         runs = row["runs"]
 
-        def spread(key: str, digits: int) -> str:
+        def spread(key: str, digits: int, runs: list = runs) -> str:
             values = [run[key] for run in runs]
             if len(values) == 1:
                 return f"{values[0]:.{digits}f}"

@@ -29,7 +29,7 @@ def main() -> None:
     classifier = Classifier.load(args.model, engine=args.engine)
     source = open_source(args.data)
     labels = source.labels()
-    classifier.predict_proba(next(source.photos()).data)  # warm-up, as for the baseline
+    classifier.predict(next(source.photos()).data)  # warm-up, as for the baseline
     started = time.perf_counter()
     predictions = classifier.predict_photos(source)
     seconds = time.perf_counter() - started
@@ -38,7 +38,7 @@ def main() -> None:
     latencies = []
     for blob in blobs:
         t = time.perf_counter()
-        classifier.predict_proba(blob)
+        classifier.predict(blob)
         latencies.append((time.perf_counter() - t) * 1000)
     print(json.dumps({
         "engine": f"{args.engine} ({classifier.engine.name}: {classifier.engine.artifact})", "photos": len(p), "seconds": seconds,

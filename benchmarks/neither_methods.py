@@ -39,8 +39,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from catdog.config import TrainConfig
-from catdog.data.pipeline import decode_batches
-from catdog.data.report import DataReport
+from catdog.data.data_report import DataReport
 from catdog.data.sources import open_source
 from catdog.data.split import stratified_split
 from catdog.files import file_digest
@@ -272,7 +271,8 @@ def main() -> None:
             values.append(value)
         return float(np.mean(values))
 
-    print(f"## Size {args.size} px{', photo + mirror averaged' if args.tta else ''}, rate {rate} (threshold = that quantile of held-out training scores); "
+    views = ", photo + mirror averaged" if args.tta else ""
+    print(f"## Size {args.size} px{views}, rate {rate} (threshold = that quantile of held-out training scores); "
           f"mean over {SPLITS} choose/report splits\n")
     print("| method | AUROC (test + shift vs ood + ood_diverse) | refused: test | shift | ood | ood_diverse |")
     print("|---|---|---|---|---|---|")

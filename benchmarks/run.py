@@ -150,7 +150,8 @@ def render(r: dict) -> str:
         "",
         "| pipeline | wall s (whole command) | training s | epochs | test accuracy | peak RSS MB |",
         "|---|---|---|---|---|---|",
-        f"| baseline | {bt['wall_seconds']:.1f} | {bt['train_seconds']:.1f} | {bt['epochs']} | {bt.get('test_accuracy', float('nan')):.3f} | {bt['peak_rss_mb']:.0f} |",
+        f"| baseline | {bt['wall_seconds']:.1f} | {bt['train_seconds']:.1f} | {bt['epochs']} | "
+        f"{bt.get('test_accuracy', float('nan')):.3f} | {bt['peak_rss_mb']:.0f} |",
         f"| ours (cold cache) | {ot['wall_seconds']:.1f} | {ot['train_seconds']:.1f} | — | {ot['test_accuracy']:.3f} | {ot['peak_rss_mb']:.0f} |",
         "",
         f"Training speed-up: {ratio(bt['train_seconds'], ot['train_seconds']):.1f}× (training), "

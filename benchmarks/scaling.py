@@ -48,7 +48,8 @@ def main() -> None:
                      "driver_peak_rss_mb": usage.ru_maxrss / 1024})
     shutil.rmtree(work, ignore_errors=True)
     print(f"{os.cpu_count()} CPUs, {args.copies * 1000} photos, engine {args.engine}\n")
-    print("| path | photos | wall s | scoring s | photos/s (scoring) | photos/s (whole command) | driver peak RSS MB |\n|---|---|---|---|---|---|---|")
+    print("| path | photos | wall s | scoring s | photos/s (scoring) | photos/s (whole command) | driver peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['path']} | {r['photos']} | {r['wall_seconds']:.1f} | {r['scoring_seconds']:.1f} | {r['photos_per_second_scoring']:.0f} | "
               f"{r['photos_per_second_wall']:.0f} | {r['driver_peak_rss_mb']:.0f} |")

@@ -6,6 +6,10 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import struct
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+CATDOG = str(Path(sys.executable).with_name("catdog"))
+# Every run folder holds at least these.
+RUN_FILES = {"model.keras", "config.json", "history.csv", "metrics.json", "data_report.json", "fit_result.png",
+             "confusion_matrix.png", "roc_curve.png", "module_test.png", "README.md"}
+# Fixtures that train a real model: a test that uses one is slow (`pytest -m "not slow"` leaves it out).
+TRAINING_FIXTURES = {"trained", "exported_run", "cli_run", "server", "in_process", "app_client"}
 SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
 DATA = SHARED / "data"
 TRAIN = DATA / "train.parquet"
@@ -41,12 +51,33 @@ def offline_environment(tmp_path_factory):
     os.environ.update(saved)
 
 
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def catdog(*args, env=None, timeout=600):
+    """The real `catdog` entry point in a subprocess; progress bars off so stderr holds messages only."""
+    return subprocess.run([CATDOG, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "CATDOG_PROGRESS": "0", **(env or {})})
+
+
+def png_with_declared_size(width: int, height: int) -> bytes:
+    """A PNG whose header claims a huge size but whose data is tiny: a decompression bomb's shape."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
 def read_rows(path: Path, count: int | None = None, per_class: int | None = None, seed: int = 0) -> list[dict]:
     """Rows {bytes, path, label} of a shared parquet file: the first `count`, or `per_class` of each class."""
     table = pq.read_table(path)
     images = table.column("image").to_pylist()
     labels = table.column("labels").to_pylist()
-    rows = [{"bytes": i["bytes"], "path": i["path"], "label": l} for i, l in zip(images, labels)]
+    rows = [{"bytes": i["bytes"], "path": i["path"], "label": label} for i, label in zip(images, labels)]
     if per_class is not None:
         rng = np.random.default_rng(seed)
         chosen = []
@@ -119,12 +150,9 @@ EXPORTED = ("onnx", "tflite", "tflite-int8")
 @pytest.fixture(scope="session")
 def exported_run(trained, tmp_path_factory, small_train):
     """A copy of the trained run with verified ONNX, TFLite and TFLite int8 exports, made by the CLI."""
-    import subprocess
-    import sys
-
     run = tmp_path_factory.mktemp("exported") / "run"
     shutil.copytree(trained.run_dir, run)
-    args = [str(Path(sys.executable).with_name("catdog")), "export", "--model", str(run), "--data", str(small_train)]
+    args = [CATDOG, "export", "--model", str(run), "--data", str(small_train)]
     for fmt in EXPORTED:
         args += ["--format", fmt]
     result = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "CATDOG_PROGRESS": "0"})

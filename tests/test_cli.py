@@ -4,21 +4,12 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import TEST, broken_rows, read_rows, write_parquet
-
-CATDOG = str(Path(sys.executable).with_name("catdog"))
-
-
-def catdog(*args, env=None, timeout=600):
-    return subprocess.run([CATDOG, *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "CATDOG_PROGRESS": "0", **(env or {})})
+from conftest import TEST, broken_rows, catdog, read_rows, write_parquet
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +67,11 @@ def test_predict_reports_unreadable_photos_on_their_own_row(cli_run, tmp_path):
     by_name = {Path(p["path"]).name: p for p in predictions}
     assert by_name["broken.jpg"]["label"] is None and "truncated" in by_name["broken.jpg"]["error"]
     assert by_name["missing.jpg"]["error"].startswith("cannot read file")
-    for i, row in enumerate(rows):
+    for i in range(len(rows)):
         p = by_name[f"{i}.jpg"]
-        assert p["label"] in ("cat", "dog") and 0.5 <= p["confidence"] <= 1
-        assert p["confidence"] == pytest.approx(max(p["p_dog"], 1 - p["p_dog"]))
+        assert p["label"] in ("cat", "dog", "neither") and 0 <= p["confidence"] <= 1
+        if p["label"] != "neither":
+            assert p["confidence"] == pytest.approx(max(p["p_dog"], 1 - p["p_dog"]))
 
     as_csv = catdog("predict", "--model", cli_run[0], folder / "0.jpg", "--csv")
     table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
@@ -140,6 +132,7 @@ def test_missing_imagenet_weights_offline_say_how_to_provide_them(tmp_path):
     assert "--weights PATH" in text and "CATDOG_WEIGHTS" in text
 
 
+@pytest.mark.slow
 def test_catdog_weights_environment_variable_works_offline(tmp_path):
     from catdog.model.backbone import NO_TOP_FILE
 

@@ -1,6 +1,4 @@
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -9,22 +7,13 @@ from PIL import Image
 from catdog.data.decode import decode_image, image_info
 from catdog.errors import DecodeError
 from catdog.limits import MAX_PHOTO_PIXELS
-from conftest import TRAIN, jpeg_bytes, read_rows
+from conftest import TRAIN, jpeg_bytes, png_with_declared_size, read_rows
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
-
-
-def png_with_declared_size(width: int, height: int) -> bytes:
-    """A PNG whose header claims a huge size but whose data is tiny: a decompression bomb's shape."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
 def test_real_photo_decodes_to_square_uint8():

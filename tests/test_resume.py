@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from catdog import Classifier
-from conftest import write_parquet
-from test_cli import CATDOG, catdog
-from test_training import RUN_FILES
+from conftest import CATDOG, RUN_FILES, catdog, write_parquet
+
+pytestmark = pytest.mark.slow  # every test here trains a real model in a subprocess
 
 
 def start_training(data: Path, out: Path, epochs: int = 4):

@@ -11,8 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import TEST, read_rows, write_parquet
-from test_cli import CATDOG, catdog
+from conftest import CATDOG, TEST, catdog, read_rows, write_parquet
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +91,7 @@ def test_killed_ray_job_rerun_skips_written_shards_and_matches(exported_run, sha
     assert read_predictions(out) == in_process
 
 
+@pytest.mark.slow
 def test_train_on_ray_gathers_features_from_every_shard(sharded_photos, tmp_path):
     result = catdog("train", "--data", sharded_photos, "--out", tmp_path / "runs", "--ray", "--workers", "2",
                     "--cache", tmp_path / "cache.sqlite", timeout=600)

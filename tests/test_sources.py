@@ -3,7 +3,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from catdog.data.report import DataReport
+from catdog.data.data_report import DataReport
 from catdog.data.sources import check_labels, open_inputs, open_source
 from catdog.data.split import stratified_split
 from catdog.errors import DataError

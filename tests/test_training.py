@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import catdog
 from catdog import Classifier
 from catdog.data.decode import decode_image
-from conftest import TEST, read_rows, write_parquet
-
-RUN_FILES = {"model.keras", "config.json", "history.csv", "metrics.json", "data_report.json", "fit_result.png",
-             "confusion_matrix.png", "roc_curve.png", "module_test.png", "README.md"}
+from conftest import RUN_FILES, TEST, read_rows, write_parquet
 
 
 def test_training_learns_far_above_chance_and_writes_a_complete_run_folder(trained):
@@ -34,7 +30,15 @@ def test_saved_model_takes_raw_pixels_and_has_preprocessing_inside(trained):
     assert model.get_layer("scale_to_unit_range").get_config()["offset"] == -1.0
     photo = read_rows(TEST, count=1)[0]["bytes"]
     raw = decode_image(photo, 224)[None].astype(np.float32)
-    assert 0.0 <= float(model.predict_on_batch(raw)[0, 0]) <= 1.0
+    # The model scales inside: raw pixels give what the Keras backbone gives for pixels scaled by hand to [-1, 1].
+    import keras
+
+    from catdog.model.build import backbone_of
+
+    backbone = backbone_of(model)
+    by_hand = keras.Model(backbone.input, backbone.output if not isinstance(backbone.output, list) else backbone.output[0])
+    inside = keras.Model(model.inputs, model.get_layer("pool").input)
+    assert np.allclose(np.asarray(inside.predict_on_batch(raw)), np.asarray(by_hand.predict_on_batch(raw / 127.5 - 1.0)), atol=1e-4)
 
 
 def test_load_round_trip_gives_identical_probabilities(trained, small_test):
@@ -48,15 +52,15 @@ def test_predict_accepts_paths_bytes_arrays_and_pil_images(trained, tmp_path):
     path = tmp_path / "photo.jpg"
     path.write_bytes(rows[0]["bytes"])
     clf = trained.classifier
-    by_path = clf.predict_proba(path)[0]
+    by_path = clf.predict_proba(path)[0, 1]
     array = np.asarray(Image.open(path).convert("RGB"))
-    assert clf.predict_proba(rows[0]["bytes"])[0] == pytest.approx(by_path, abs=1e-6)
+    assert clf.predict_proba(rows[0]["bytes"])[0, 1] == pytest.approx(by_path, abs=1e-6)
     # Arrays and PIL images go through the same decoder; only JPEG vs PNG re-encoding differs.
-    assert clf.predict_proba(array)[0] == pytest.approx(by_path, abs=0.05)
-    assert clf.predict_proba(Image.open(path))[0] == pytest.approx(by_path, abs=0.05)
+    assert clf.predict_proba(array)[0, 1] == pytest.approx(by_path, abs=0.05)
+    assert clf.predict_proba(Image.open(path))[0, 1] == pytest.approx(by_path, abs=0.05)
     labels = clf.predict([r["bytes"] for r in rows] + [b"broken"])
     assert labels[:3] == [("dog" if r["label"] else "cat") for r in rows] and labels[3] is None
-    assert np.isnan(clf.predict_proba([b"broken"])[0])
+    assert np.isnan(clf.predict_proba([b"broken"])).all()
 
 
 def test_evaluate_reports_every_metric_and_counts_skips(trained, tmp_path):
@@ -68,6 +72,7 @@ def test_evaluate_reports_every_metric_and_counts_skips(trained, tmp_path):
     assert sum(map(sum, metrics["confusion_matrix"])) == 20 and sum(map(sum, metrics["answers"])) == 20
 
 
+@pytest.mark.slow
 def test_fine_tune_with_augmentation_moves_only_the_top_layers(tmp_path, train_rows):
     data = write_parquet(tmp_path / "tiny.parquet", train_rows[:40])
     clf = Classifier(fine_tune=8, fine_tune_epochs=1, max_epochs=2, augment=True, batch_size=16)
@@ -80,15 +85,16 @@ def test_fine_tune_with_augmentation_moves_only_the_top_layers(tmp_path, train_r
     from catdog.model.build import backbone_of
 
     tuned = backbone_of(clf.engine.model)
-    changed = [l.name for l, o in zip(tuned.layers, original.layers)
-               if l.weights and not all(np.array_equal(a, b) for a, b in zip(l.get_weights(), o.get_weights()))]
-    top = {l.name for l in tuned.layers[-8:]}
+    changed = [layer.name for layer, o in zip(tuned.layers, original.layers)
+               if layer.weights and not all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), o.get_weights()))]
+    top = {layer.name for layer in tuned.layers[-8:]}
     assert changed and set(changed) <= top, changed
     assert not any("bn" in name.lower() or "batchnorm" in name.lower() for name in changed)
     path = clf.save(tmp_path / "tuned.keras")
     assert Classifier.load(path).predict([train_rows[0]["bytes"]])[0] in ("cat", "dog")
 
 
+@pytest.mark.slow
 def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predicts_with_tta(tmp_path, train_rows):
     from catdog.model.backbone import build_backbone, resolve_weights
     from catdog.model.build import backbone_of
@@ -106,8 +112,8 @@ def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predi
     tuned = backbone_of(clf.engine.model)
     names = [layer.name for layer in tuned.layers]
     first_tuned = names.index(cut_layer(3)) + 1
-    changed = {l.name for l, o in zip(tuned.layers, original.layers)
-               if l.weights and not all(np.array_equal(a, b) for a, b in zip(l.get_weights(), o.get_weights()))}
+    changed = {layer.name for layer, o in zip(tuned.layers, original.layers)
+               if layer.weights and not all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), o.get_weights()))}
     assert changed and changed <= set(names[first_tuned:]), sorted(changed)
     assert "block_16_project" in changed and "Conv_1" in changed
     assert not any(name.endswith("_BN") or name.endswith("_bn") for name in changed)
@@ -127,4 +133,4 @@ def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predi
     photo = train_rows[70]["bytes"]
     pixels = decode_image(photo, without.engine.image_size)[None]  # 288 px in the best recipe
     expected = (without.predict_pixels(pixels)[0] + without.predict_pixels(pixels[:, :, ::-1].copy())[0]) / 2
-    assert with_tta.predict_proba([photo])[0] == pytest.approx(float(expected[0]), abs=1e-5)
+    assert with_tta.predict_proba([photo])[0, 1] == pytest.approx(float(expected[0]), abs=1e-5)

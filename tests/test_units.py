@@ -6,10 +6,10 @@ import pytest
 
 from catdog.config import TrainConfig
 from catdog.data.sources import MemorySource, Photo
-from catdog.errors import UsageError
-from catdog.evaluate.metrics import METRIC_KEYS, classification_metrics, expected_calibration_error
+from catdog.errors import ModelError, UsageError
+from catdog.evaluate.metrics import classification_metrics, expected_calibration_error
 from catdog.files import atomic_path, write_json
-from catdog.report.run_folder import new_run_dir
+from catdog.run_folder import RunFolder
 from catdog.training.feature_cache import FeatureCache
 from catdog.training.pixel_store import PixelStore
 from conftest import TRAIN, read_rows
@@ -19,7 +19,7 @@ def test_metrics_against_hand_computed_values():
     y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
     p = np.array([0.1, 0.4, 0.7, 0.9, 0.8, 0.6, 0.3, 0.95])
     m = classification_metrics(y, p)
-    assert set(m) == set(METRIC_KEYS)
+    assert set(m) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece", "confusion_matrix", "n", "skipped"}
     assert m["confusion_matrix"] == [[2, 1], [1, 4]]
     assert m["accuracy"] == pytest.approx(6 / 8)
     assert m["precision"] == pytest.approx(4 / 5) and m["recall"] == pytest.approx(4 / 5)
@@ -51,8 +51,24 @@ def test_config_defaults_are_the_original_recipe_and_bad_values_are_refused():
 
 
 def test_run_folders_are_numbered_never_reused(tmp_path):
-    first, second, third = (new_run_dir(tmp_path, "train") for _ in range(3))
-    assert [p.name for p in (first, second, third)] == ["train", "train-2", "train-3"]
+    first, second, third = (RunFolder.create(tmp_path, "train") for _ in range(3))
+    assert [run.path.name for run in (first, second, third)] == ["train", "train-2", "train-3"]
+
+
+def test_a_model_argument_resolves_to_its_run_folder(tmp_path):
+    run = RunFolder.create(tmp_path, "run")
+    run.model_path.write_bytes(b"model")
+    run.write_config({"threshold": 0.5, "neither_threshold": -2.0, "pet_slope": 3.0, "status": "complete"})
+    assert RunFolder.resolve(run.path) == run == RunFolder.resolve(run.model_path)
+    lone = tmp_path / "elsewhere" / "mine.keras"
+    lone.parent.mkdir()
+    lone.write_bytes(b"model")
+    assert RunFolder.resolve(lone).model_path == lone and RunFolder.resolve(lone).read_config() == {}
+    assert run.decision().neither_below == -2.0 and run.decision(neither=False).refuses is False
+    with pytest.raises(ModelError, match="No model at"):
+        RunFolder.resolve(tmp_path / "nothing")
+    with pytest.raises(UsageError, match="finished already"):
+        run.resumable()
 
 
 def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
@@ -98,7 +114,7 @@ def test_pixel_store_reads_back_what_it_decoded(tmp_path):
 
 
 def test_extract_features_never_recomputes_cached_photos_and_reports_broken_ones(tmp_path):
-    from catdog.data.report import DataReport
+    from catdog.data.data_report import DataReport
     from catdog.training.features import extract_features
 
     rows = read_rows(TRAIN, count=6)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -13,21 +12,24 @@ from typing import Any
 
 import numpy as np
 
-from .classifier import CONFIG_FILE, Classifier, Scores, as_labelled_source
+from .classifier import Classifier, Scores
+from .config import TrainConfig
+from .data.inputs import as_labelled_source
+from .data.pipeline import decode_batches
 from .data.sources import check_labels
 from .errors import UsageError
-from .training.checkpoint import Checkpointer
-from .config import TrainConfig
-from .recipes import recipe_config
-from .data.pipeline import decode_batches
 from .evaluate.calibration import apply_temperature
 from .evaluate.metrics import answer_metrics, classification_metrics, expected_calibration_error
-from .files import write_json
+from .model.backbone import resolve_weights
 from .progress import log
+from .recipes import recipe_config
 from .report import plots
-from .report.run_folder import new_run_dir, write_history_csv, write_run_readme
+from .report.run_readme import write_run_readme
+from .run_folder import COMPLETE, DATA_REPORT_FILE, METRICS_FILE, TRAINING, RunFolder
 
 GRID_PHOTOS = 12
+# Validation photos of cats and dogs answered "neither" above this share get a warning.
+REFUSED_WARNING = 0.01
 
 
 @dataclass
@@ -49,10 +51,6 @@ def _portable(spec: str | None) -> str | None:
     return spec if spec is None or spec.startswith("hf://") else os.path.abspath(spec)
 
 
-# Validation photos of cats and dogs answered "neither" above this share get a warning.
-REFUSED_WARNING = 0.01
-
-
 def _grid_sample(scores: Scores, answers: np.ndarray, count: int, seed: int) -> np.ndarray:
     """A seeded sample of scored photos, with the wrong answers first so they are seen."""
     rng = np.random.default_rng(seed)
@@ -65,9 +63,8 @@ def _grid_sample(scores: Scores, answers: np.ndarray, count: int, seed: int) -> 
 def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path, seed: int) -> None:
     answers = classifier.decision.codes(scores.p_dog, scores.pet_score)
     picks = _grid_sample(scores, answers, GRID_PHOTOS, seed)
-    wanted = scores.indices[picks]
-    pixels = []
-    for _, batch in decode_batches(source.photos(wanted), classifier.engine.image_size, GRID_PHOTOS, 2):
+    pixels: list[np.ndarray] = []
+    for _, batch in decode_batches(source.photos(scores.indices[picks]), classifier.config.image_size, GRID_PHOTOS, 2):
         pixels.extend(batch)
     plots.plot_prediction_grid(np.stack(pixels), scores.labels[picks].tolist(), scores.p_dog[picks].tolist(),
                                answers[picks].tolist(), path)
@@ -84,42 +81,52 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
     run continues with `resume=RUN` (same data and settings, read from RUN/config.json)."""
     command = command or " ".join(sys.argv)
     if resume is not None:
-        run_dir, config, data, test = _resumable(Path(resume))
+        run = RunFolder.at(resume)
+        saved = run.resumable()
+        config, data, test = TrainConfig.from_dict(saved["config"]), saved["data"], saved.get("test")
+    elif data is None:
+        raise UsageError("Give the training data (--data PATH), or --resume RUN to continue a run.")
     else:
-        if data is None:
-            raise UsageError("Give the training data (--data PATH), or --resume RUN to continue a run.")
         config = recipe_config(recipe, **settings)
+    # Everything a user can get wrong is checked before a run folder exists and before TensorFlow loads.
     source = as_labelled_source(data)
-    check_labels(source.labels(), source.description)  # before a run folder exists for it
+    check_labels(source.labels(), source.description)
     test_source = as_labelled_source(test) if test is not None else None
+    resolve_weights(config.weights)
+    from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
+    facts = {"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
+             "command": command}
     if resume is None:
-        run_dir = new_run_dir(out, name)
-        write_json(run_dir / CONFIG_FILE, {"config": config.to_dict(), "data": _portable(source.description),
-                                           "test": _portable(getattr(test_source, "description", None)),
-                                           "status": "training", "command": command})
-    started = time.perf_counter()
-    classifier = Classifier(config, cache_path=cache_path, ray=ray)
-    classifier.checkpointer = Checkpointer(run_dir)
+        run = RunFolder.create(out, name)
+        run.write_config({"config": config.to_dict(), **facts, "status": TRAINING})
+
+    checkpointer = Checkpointer(run)
     try:
-        classifier.fit(source)
+        return _train_and_report(run, config, source, test_source, checkpointer, cache_path, ray, facts)
     except KeyboardInterrupt:
-        if classifier.checkpointer.model_path.is_file():
-            log(f"Interrupted. The best model so far is {classifier.checkpointer.model_path}; "
-                f"continue with: catdog train --resume {run_dir}")
+        if checkpointer.model_path.is_file():
+            log(f"Interrupted. The best model so far is {checkpointer.model_path}; continue with: catdog train --resume {run.path}")
         raise
+
+
+def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, checkpointer, cache_path, ray,
+                      facts: dict[str, Any]) -> TrainResult:
+    started = time.perf_counter()
+    classifier = Classifier(config, cache_path=cache_path, ray=ray).fit(source, checkpointer=checkpointer)
     train_seconds = time.perf_counter() - started
-    log(f"Writing run folder {run_dir}")
+    log(f"Writing run folder {run.path}")
 
     metrics: dict[str, Any] = {"train_seconds": train_seconds}
+    assert classifier.validation_ is not None and classifier.data_report_ is not None
     val_source, val_indices = classifier.validation_
-    evaluated = {"validation": (val_source, classifier.score(val_source, val_indices))}
+    evaluated = {"validation": (val_source, classifier.scores(val_source, val_indices))}
     if test_source is not None:
-        evaluated["test"] = (test_source, classifier.score(test_source))
+        evaluated["test"] = (test_source, classifier.scores(test_source))
     decision = classifier.decision
     for split, (_, scores) in evaluated.items():
         metrics[split] = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), decision)
         metrics[split].update(answer_metrics(scores.labels, scores.p_dog, scores.pet_score, decision))
-    metrics["neither_threshold"] = classifier.neither_threshold
+    metrics["neither_threshold"] = classifier.neither_threshold_
     refused = metrics["validation"]["refused"]
     if refused > REFUSED_WARNING:
         metrics["warnings"] = [f"{refused:.1%} of the validation cats and dogs are answered 'neither' (more than "
@@ -128,42 +135,31 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
         log("Warning: " + metrics["warnings"][0])
     shown_split = "test" if "test" in evaluated else "validation"
     shown_source, shown = evaluated[shown_split]
-    if classifier.temperature is not None:
+    if classifier.temperature_ is not None:
         # Temperature scaling is invertible: the uncalibrated probabilities are sigmoid(logit * T)
         # (to within the averaging of views when the run predicts with test-time augmentation).
-        uncalibrated = apply_temperature(shown.p_dog, 1.0 / classifier.temperature)
+        uncalibrated = apply_temperature(shown.p_dog, 1.0 / classifier.temperature_)
         metrics["calibration"] = {**classifier.calibration_,
                                   f"{shown_split}_ece_before": expected_calibration_error(shown.labels, uncalibrated),
                                   f"{shown_split}_ece_after": metrics[shown_split]["ece"]}
-        plots.plot_reliability(shown.labels, uncalibrated, shown.p_dog, run_dir / "reliability.png", shown_split)
+        plots.plot_reliability(shown.labels, uncalibrated, shown.p_dog, run.file("reliability.png"), shown_split)
 
-    classifier.save(run_dir, extra={"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
-                                    "versions": _versions(), "command": command, "status": "complete"})
+    classifier.save(run.path, extra={**facts, "versions": _versions(), "status": COMPLETE})
     report = classifier.data_report_.to_dict()
     if test_source is not None:
         report["test"] = evaluated["test"][1].report.to_dict()
-    write_json(run_dir / "data_report.json", report)
-    write_history_csv(classifier.history_, run_dir / "history.csv")
-    write_json(run_dir / "metrics.json", metrics)
+    run.write_json(DATA_REPORT_FILE, report)
+    run.write_history(classifier.history_)
+    run.write_json(METRICS_FILE, metrics)
 
-    plots.plot_history(classifier.history_, run_dir / "fit_result.png")
-    plots.plot_confusion(metrics[shown_split]["answers"], run_dir / "confusion_matrix.png", f"Answers ({shown_split})")
-    plots.plot_roc(shown.labels, shown.p_dog, run_dir / "roc_curve.png", f"ROC curve ({shown_split})")
-    _prediction_grid(classifier, shown_source, shown, run_dir / "module_test.png", config.seed)
-    figures = {"Training curves": "fit_result.png", f"Confusion matrix ({shown_split})": "confusion_matrix.png",
+    plots.plot_history(classifier.history_, run.file("fit_result.png"))
+    plots.plot_confusion(metrics[shown_split]["answers"], run.file("confusion_matrix.png"), f"Answers ({shown_split})")
+    plots.plot_roc(shown.labels, shown.p_dog, run.file("roc_curve.png"), f"ROC curve ({shown_split})")
+    _prediction_grid(classifier, shown_source, shown, run.file("module_test.png"), config.seed)
+    figures = {"Training curves": "fit_result.png", f"Answers ({shown_split})": "confusion_matrix.png",
                f"ROC curve ({shown_split})": "roc_curve.png", f"Predictions ({shown_split})": "module_test.png"}
-    if (run_dir / "reliability.png").is_file():
+    if run.file("reliability.png").is_file():
         figures[f"Reliability before/after calibration ({shown_split})"] = "reliability.png"
-    write_run_readme(run_dir, config.to_dict(), metrics, report, figures, command)
-    classifier.checkpointer.clear()  # model.keras is complete: the checkpoint has done its job
-    return TrainResult(run_dir, classifier, metrics)
-
-
-def _resumable(run_dir: Path) -> tuple[Path, TrainConfig, str, str | None]:
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.is_file():
-        raise UsageError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); pass the folder an interrupted `catdog train` made.")
-    saved = json.loads(config_path.read_text())
-    if saved.get("status") != "training":
-        raise UsageError(f"{run_dir} finished already (or predates resumable runs); start a new run instead of --resume.")
-    return run_dir, TrainConfig.from_dict(saved["config"]), saved["data"], saved.get("test")
+    write_run_readme(run, config.to_dict(), metrics, report, figures, facts["command"])
+    checkpointer.clear()  # model.keras is complete: the checkpoint has done its job
+    return TrainResult(run.path, classifier, metrics)

@@ -9,18 +9,19 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
-logging.getLogger("tensorflow").setLevel(logging.ERROR)  # and its Python-side retracing notices
+logging.getLogger("tensorflow").setLevel(logging.ERROR)  # TensorFlow's Python-side retracing notices (C++: catdog.quiet)
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from . import quiet
 from .errors import CatdogError, DataError, UsageError
 from .progress import console, log
+from .run_folder import RunFolder
 
 INTERNAL_ERROR_EXIT = 70
 
@@ -35,8 +36,10 @@ _out = Console() if sys.stdout.isatty() else Console(width=200)
 
 
 @app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors.")) -> None:
+def _main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks, and TensorFlow's own start-up output.")) -> None:
     _state["debug"] = debug
+    if not debug:
+        quiet.enable()
 
 
 def _stdout(text: str) -> None:
@@ -142,7 +145,7 @@ def evaluate(
 
 @app.command()
 def predict(
-    paths: Optional[List[str]] = typer.Argument(None, help="Photos: files, folders, globs or parquet files."),
+    paths: Optional[list[str]] = typer.Argument(None, help="Photos: files, folders, globs or parquet files."),
     model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME) or .keras file."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list to stdout."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV to stdout."),
@@ -195,9 +198,9 @@ def predict(
         for column in ("path", "label", "p(dog)", "confidence", "pet score", "error"):
             table.add_column(column)
         for row in rows:
-            table.add_row(row["path"], row["label"] or "—", "" if row["p_dog"] is None else f"{row['p_dog']:.4f}",
+            table.add_row(str(row["path"]), str(row["label"] or "—"), "" if row["p_dog"] is None else f"{row['p_dog']:.4f}",
                           "" if row["confidence"] is None else f"{row['confidence']:.1%}",
-                          "" if row["pet_score"] is None else f"{row['pet_score']:.3f}", row["error"] or "")
+                          "" if row["pet_score"] is None else f"{row['pet_score']:.3f}", str(row["error"] or ""))
         _out.print(table)
     failed = sum(1 for p in predictions if p.error)
     if failed:
@@ -209,19 +212,20 @@ def predict(
 @app.command()
 def export(
     model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME)."),
-    formats: List[str] = typer.Option(..., "--format", help="onnx, tflite, tflite-fp16, tflite-int8, savedmodel or all; repeatable."),
+    formats: list[str] = typer.Option(..., "--format", help="onnx, tflite, tflite-fp16, tflite-int8, savedmodel or all; repeatable."),
     data: Optional[str] = typer.Option(None, "--data", help="Photos to verify (and calibrate int8) with; default: the run's training data."),
 ) -> None:
     """Write RUN/export/ files, each verified against the Keras model on real photos."""
     from .export import export_run
-    from .runtime.exports import FORMATS
+    from .runtime.manifest import FORMATS
 
+    run = RunFolder.resolve(model)
     chosen = list(FORMATS) if "all" in formats else formats
     table = Table(title=f"Exports of {model}")
     for column in ("format", "file", "max |Δp|", "max |Δpet|", "same answer", "images/s", "MB"):
         table.add_column(column, justify="right")
     for fmt in chosen:
-        record = export_run(model, fmt, data)
+        record = export_run(run, fmt, data)
         table.add_row(fmt, f"export/{record['file']}", f"{record['max_abs_diff']:.2e}", f"{record['max_pet_score_diff']:.2e}",
                       f"{record['answer_agreement']:.1%}",
                       f"{record['images_per_second']:.0f}", f"{record['bytes'] / 2**20:.1f}")
@@ -230,13 +234,14 @@ def export(
 
 @app.command()
 def explain(
-    photos: List[str] = typer.Argument(..., help="Photos: files, folders, globs or parquet files."),
+    photos: list[str] = typer.Argument(..., help="Photos: files, folders, globs or parquet files."),
     model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME) or .keras file."),
     out: Path = typer.Option(..., "--out", help="Folder for one Grad-CAM PNG per photo and grid.png."),
 ) -> None:
     """Grad-CAM heatmaps: where in each photo the evidence for its label lies."""
     from .classifier import Classifier
-    from .explain.run import explain as explain_photos, write_explanations
+    from .explain.run import explain as explain_photos
+    from .explain.run import write_explanations
 
     written = write_explanations(explain_photos(Classifier.load(model, engine="keras"), photos), out)
     if not written:
@@ -257,19 +262,19 @@ def robustness(
     """Accuracy under 8 common corruptions at 3 severities; writes robustness.json/.md/.png to the run folder."""
     from .classifier import Classifier
     from .evaluate.robustness import evaluate_robustness, robustness_markdown
-    from .files import write_json, write_text
+    from .files import write_text
     from .report.plots import plot_robustness
 
     result = evaluate_robustness(Classifier.load(model, engine=engine, tta=tta), data, limit)
-    run_dir = model if model.is_dir() else model.parent
-    write_json(run_dir / "robustness.json", result)
-    write_text(run_dir / "robustness.md", robustness_markdown(result))
-    plot_robustness(result, run_dir / "robustness.png", run_dir.name)
+    run = RunFolder.resolve(model)
+    run.write_json("robustness.json", result)
+    write_text(run.file("robustness.md"), robustness_markdown(result))
+    plot_robustness(result, run.file("robustness.png"), run.path.name)
     if as_json:
         _stdout(json.dumps(result))
     else:
         _out.print(robustness_markdown(result))
-        log(f"Wrote {run_dir / 'robustness.json'}, robustness.md and robustness.png")
+        log(f"Wrote {run.file('robustness.json')}, robustness.md and robustness.png")
 
 
 @app.command()
@@ -289,18 +294,18 @@ def serve(
         import uvicorn
 
         from .serve.app import ServeSettings
-    except ImportError:
-        raise UsageError("Serving needs FastAPI and uvicorn: pip install 'mobilenetv2-catdog[serve]'.") from None
+    except ImportError as exc:
+        raise UsageError("Serving needs FastAPI and uvicorn: pip install 'mobilenetv2-catdog[serve]'.") from exc
     from .runtime.select import open_engine
 
     if workers < 1 or max_files < 1 or max_body_mb <= 0:
         raise UsageError("--workers and --max-files must be at least 1 and --max-body-mb positive.")
-    run_dir = model if model.is_dir() else model.parent
-    open_engine(run_dir / "model.keras", engine)  # fail now, with a clear message, not inside a worker
-    settings = ServeSettings(model=run_dir, engine=engine, max_body_bytes=int(max_body_mb * 2**20), max_files=max_files,
+    run = RunFolder.resolve(model)
+    open_engine(run, engine)  # fail now, with a clear message, not inside a worker
+    settings = ServeSettings(model=run.path, engine=engine, max_body_bytes=int(max_body_mb * 2**20), max_files=max_files,
                              tta=tta, neither=neither)
     os.environ.update(settings.to_environment())
-    log(f"Serving {run_dir} on http://{host}:{port} (docs at /docs)")
+    log(f"Serving {run.path} on http://{host}:{port} (docs at /docs)")
     uvicorn.run("catdog.serve.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level="warning")
 

@@ -43,7 +43,7 @@ class Decision:
     def codes(self, p_dog: np.ndarray, pet_score: np.ndarray | None = None) -> np.ndarray:
         """Answer codes (0 cat, 1 dog, 2 neither) for arrays of p(dog) and pet scores."""
         codes = self.is_dog(p_dog).astype(np.int64)
-        if self.refuses and pet_score is not None:
+        if self.neither and self.neither_below is not None and pet_score is not None:
             codes[np.asarray(pet_score, dtype=np.float64) < self.neither_below] = NEITHER_CODE
         return codes
 
@@ -64,5 +64,5 @@ class Decision:
             return float(1.0 - self.pet_probability(np.array([pet_score]))[0])
         return float(p_dog if code == 1 else 1.0 - p_dog)
 
-    def without_neither(self) -> "Decision":
+    def without_neither(self) -> Decision:
         return Decision(self.threshold, self.neither_below, False, self.pet_slope)

@@ -4,24 +4,26 @@ is written; one that fails the check is deleted, never left behind as if it were
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
+import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .classifier import MODEL_FILE, CONFIG_FILE
 from .data.pipeline import decode_batches
 from .data.sources import open_source
-from .decide import Decision
 from .errors import ModelError, UsageError
+from .files import file_digest
 from .progress import log
-from .files import file_digest, write_json
-from .runtime.exports import EXPORT_DIR, FORMATS, MANIFEST_FILE, read_manifest
+from .quiet import native_output_silenced
+from .run_folder import RunFolder
+from .runtime import Engine
 from .runtime.keras_engine import KerasEngine
+from .runtime.manifest import FORMATS, MANIFEST_FILE, export_path, read_manifest, write_manifest
 
 VERIFY_PHOTOS = 64
 # Pictures with no cat or dog (noise, stripes, gradients, flat colour) join the check, so that an
@@ -39,7 +41,7 @@ TOLERANCES = {
 
 def _sample_pixels(data: str, count: int, image_size: int) -> np.ndarray:
     source = open_source(data, require_labels=False)
-    pixels = []
+    pixels: list[np.ndarray] = []
     for _, batch in decode_batches(source.photos(), image_size, 32, 4):
         pixels.extend(batch)
         if len(pixels) >= count:
@@ -106,10 +108,11 @@ def _int8_litert(model, target: Path, calibration: np.ndarray) -> None:
         float_model = tf.lite.TFLiteConverter.from_saved_model(folder).convert()
         names = [t["name"] for t in _tensor_details(float_model) if any(key in t["name"] for key in FLOAT_NODE_NAMES)]
         options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=names, denylisted_ops=FLOAT_OP_TYPES)
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=lambda: ([image[None].astype(np.float32)] for image in calibration[:2]),
-            debug_options=options)
-        target.write_bytes(debugger.get_nondebug_quantized_model())
+        with native_output_silenced():  # the quantizer prints its settings from C++
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=lambda: ([image[None].astype(np.float32)] for image in calibration[:2]),
+                debug_options=options)
+            target.write_bytes(debugger.get_nondebug_quantized_model())
 
 
 def _tensor_details(model_bytes: bytes) -> list[dict]:
@@ -122,7 +125,9 @@ def _write(model, fmt: str, target: Path, calibration: np.ndarray) -> None:
     import tensorflow as tf
 
     if fmt == "onnx":
-        model.export(str(target), format="onnx", verbose=False)
+        with warnings.catch_warnings():  # tf2onnx still probes np.object, which NumPy 2 warns about
+            warnings.simplefilter("ignore", FutureWarning)
+            model.export(str(target), format="onnx", verbose=False)
     elif fmt == "tflite-int8":
         _int8_litert(model, target, calibration)
     elif fmt == "tflite-fp16":
@@ -145,7 +150,7 @@ def _runner(fmt: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
     if FORMATS[fmt][1] == "onnx":
         from .runtime.onnx_engine import OnnxEngine
 
-        engine = OnnxEngine(path)
+        engine: Engine = OnnxEngine(path)
     else:
         from .runtime.tflite_engine import TfliteEngine
 
@@ -163,15 +168,14 @@ def _images_per_second(predict: Callable[[np.ndarray], np.ndarray], pixels: np.n
     return done / (time.perf_counter() - started)
 
 
-def export_run(run_dir: Path, fmt: str, data: str | None = None) -> dict[str, Any]:
+def export_run(run: RunFolder, fmt: str, data: str | None = None) -> dict[str, Any]:
     """Write RUN/export/<file> for `fmt`, verify it against the Keras model, record it in the manifest."""
     if fmt not in FORMATS:
         raise UsageError(f"Unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}.")
-    model_path = run_dir / MODEL_FILE
+    model_path = run.model_path
     if not model_path.is_file():
         raise ModelError(f"No model at {model_path}; pass a run folder made by `catdog train`.")
-    config = json.loads((run_dir / CONFIG_FILE).read_text()) if (run_dir / CONFIG_FILE).is_file() else {}
-    data = data or config.get("data")
+    data = data or run.read_config().get("data")
     if not data:
         raise UsageError("Pass --data PATH with a few photos to verify the export against the Keras model.")
     model = KerasEngine.load(model_path).model
@@ -181,10 +185,9 @@ def export_run(run_dir: Path, fmt: str, data: str | None = None) -> dict[str, An
     calibration = samples  # int8 ranges from real photos only
     reference = np.asarray(model.predict_on_batch(verify.astype(np.float32))).reshape(len(verify), -1)
 
-    export_dir = run_dir / EXPORT_DIR
-    export_dir.mkdir(exist_ok=True)
-    final = export_dir / FORMATS[fmt][0]
-    staging = export_dir / f".partial-{FORMATS[fmt][0]}"  # keeps the suffix the exporters expect
+    run.export_dir.mkdir(exist_ok=True)
+    final = export_path(run, fmt)
+    staging = final.with_name(f".partial-{final.name}")  # keeps the suffix the exporters expect
     _remove(staging)
     started = time.perf_counter()
     log(f"Exporting {fmt} …")
@@ -197,7 +200,7 @@ def export_run(run_dir: Path, fmt: str, data: str | None = None) -> dict[str, An
         _remove(staging)
         raise
     # What users are answered is what must agree: cat, dog or neither, by the run's own decision.
-    decision = Decision(config.get("threshold", 0.5), config.get("neither_threshold"), True, config.get("pet_slope", 1.0))
+    decision = run.decision()
     pets = (exported[:, 1], reference[:, 1]) if reference.shape[1] > 1 else (None, None)
     max_diff = float(np.abs(exported[:, 0] - reference[:, 0]).max())
     pet_diff = float(np.abs(pets[0] - pets[1]).max()) if pets[0] is not None else 0.0
@@ -212,7 +215,7 @@ def export_run(run_dir: Path, fmt: str, data: str | None = None) -> dict[str, An
         "images_per_second": speed, "bytes": _size(staging), "export_seconds": time.perf_counter() - started,
         "model_sha256": file_digest(model_path), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    manifest = read_manifest(run_dir)
+    manifest = read_manifest(run)
     if record["verified"]:
         _remove(final)
         staging.rename(final)
@@ -220,11 +223,11 @@ def export_run(run_dir: Path, fmt: str, data: str | None = None) -> dict[str, An
     else:
         _remove(staging)  # an earlier verified export of this format, if any, stays as it was
         manifest.setdefault("failed", {})[fmt] = record
-    write_json(export_dir / MANIFEST_FILE, manifest)
+    write_manifest(run, manifest)
     if not record["verified"]:
         raise ModelError(
             f"The {fmt} export differs from the Keras model beyond tolerance (largest p(dog) difference {max_diff:.4f}, "
-            f"pet score {pet_diff:.3f}, same answer on {agreement:.1%}); it was deleted. Details are in {export_dir / MANIFEST_FILE}."
+            f"pet score {pet_diff:.3f}, same answer on {agreement:.1%}); it was deleted. Details are in {run.export_dir / MANIFEST_FILE}."
         )
     return record
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -17,7 +17,7 @@ def _enabled() -> bool:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator["Bar"]:
+def progress_bar(description: str, total: int | None) -> Iterator[Bar]:
     if not _enabled():
         yield Bar(None, None)
         return

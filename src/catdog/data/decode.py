@@ -34,12 +34,12 @@ def _open(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise DecodeError("not an image (unrecognised format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DecodeError("decompression bomb: declared pixel count is over the limit") from None
+    except UnidentifiedImageError as exc:
+        raise DecodeError("not an image (unrecognised format)") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecodeError("decompression bomb: declared pixel count is over the limit") from exc
     except Exception as exc:  # Pillow raises many types for hostile headers
-        raise DecodeError(_reason(exc, "corrupt image header")) from None
+        raise DecodeError(_reason(exc, "corrupt image header")) from exc
     width, height = image.size
     if width <= 0 or height <= 0:
         raise DecodeError(f"invalid image size {width}x{height}")
@@ -102,7 +102,7 @@ def decode_image(data: bytes, size: int = 224) -> np.ndarray:
     except DecodeError:
         raise
     except Exception as exc:
-        raise DecodeError(_reason(exc, "corrupt image data")) from None
+        raise DecodeError(_reason(exc, "corrupt image data")) from exc
     if array.shape != (size, size, 3):
         raise DecodeError(f"decoded to unexpected shape {array.shape}")
     return array

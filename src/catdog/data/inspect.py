@@ -40,7 +40,9 @@ def _spread(values: list[int]) -> dict[str, float]:
 
 def inspect_source(source: PhotoSource, threads: int = 4) -> dict[str, Any]:
     counts: Counter[str] = Counter()
-    skipped, widths, heights = [], [], []
+    skipped: list[dict[str, Any]] = []
+    widths: list[int] = []
+    heights: list[int] = []
     by_digest: dict[str, list[str]] = defaultdict(list)
     with progress_bar("Inspecting", len(source)) as bar, ThreadPoolExecutor(threads) as pool:
         for chunk in chunked(source.photos(), 64):
@@ -51,7 +53,7 @@ def inspect_source(source: PhotoSource, threads: int = 4) -> dict[str, Any]:
                     by_digest[digest].append(photo.id)
                 if error:
                     skipped.append({"id": photo.id, "name": photo.name, "reason": error})
-                else:
+                elif size is not None:
                     widths.append(size[0])
                     heights.append(size[1])
             bar.advance(len(chunk))

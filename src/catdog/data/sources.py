@@ -7,9 +7,10 @@ from __future__ import annotations
 import glob as globlib
 import os
 import socket
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class ParquetSource:
             try:
                 meta = pq.ParquetFile(path)
             except Exception as exc:
-                raise DataError(f"{path} is not a readable parquet file ({exc}); check the path or re-export it.") from None
+                raise DataError(f"{path} is not a readable parquet file ({exc}); check the path or re-export it.") from exc
             schema = meta.schema_arrow
             self._image_column.append(_image_column(schema, path))
             label = next((c for c in LABEL_COLUMNS if c in schema.names), None)
@@ -211,7 +212,7 @@ def _read_file(path: Path) -> tuple[bytes | None, str | None]:
 
 
 def _visible_files(root: Path) -> list[Path]:
-    found = []
+    found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
@@ -264,10 +265,10 @@ class HubSource:
         self.description = spec
         try:
             import datasets
-        except ImportError:
+        except ImportError as exc:
             raise DataError(
                 f"Reading {spec} needs the Hugging Face libraries: pip install 'mobilenetv2-catdog[hub]'; or use {LOCAL_ALTERNATIVES}."
-            ) from None
+            ) from exc
         if os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable():
             raise DataError(f"Cannot reach the Hugging Face hub for {spec} (offline); use {LOCAL_ALTERNATIVES}.")
         stream = datasets.load_dataset(self.name, split=self.split, streaming=True)
@@ -353,7 +354,7 @@ def open_inputs(specs: Sequence[str | os.PathLike[str]]) -> PhotoSource:
     """Open what `predict` is given: any mix of files, folders, globs and parquet, labels optional."""
     if not specs:
         raise DataError("No photos given; pass files, folders, globs or parquet files.")
-    sources = []
+    sources: list[PhotoSource] = []
     for spec in specs:
         text = str(spec)
         if not text.startswith("hf://") and not _has_glob(text) and Path(text).is_file() and Path(text).suffix != ".parquet":
@@ -366,8 +367,8 @@ def open_inputs(specs: Sequence[str | os.PathLike[str]]) -> PhotoSource:
     return sources[0] if len(sources) == 1 else ChainSource(sources, ", ".join(map(str, specs)))
 
 
-def check_labels(labels: np.ndarray, description: str) -> np.ndarray:
-    """Refuse labels that are not 0/1, empty data and single-class data before any training starts."""
+def check_labels(labels: np.ndarray, description: str, allow_single_class: bool = False) -> np.ndarray:
+    """Refuse labels that are not 0/1 and empty data; for training (not evaluation), single-class data too."""
     bad = labels[(labels != 0) & (labels != 1)]
     if bad.size:
         shown = ", ".join(sorted({"null" if v == -2 else str(v) for v in bad.tolist()})[:5])
@@ -377,7 +378,7 @@ def check_labels(labels: np.ndarray, description: str) -> np.ndarray:
     if labels.size == 0:
         raise DataError(f"{description} holds no photos; point --data at a parquet file or a folder with cat/ and dog/ photos.")
     counts = np.bincount(labels, minlength=2)
-    if (counts == 0).any():
+    if (counts == 0).any() and not allow_single_class:
         missing = CLASS_NAMES[int(np.argmin(counts))]
         raise DataError(f"{description} has only one class (no {missing} photos); training needs both cats and dogs.")
     return labels

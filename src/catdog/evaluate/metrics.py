@@ -6,8 +6,6 @@ import numpy as np
 
 from ..decide import NEITHER_CODE, Decision
 
-METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece", "confusion_matrix", "n", "skipped")
-
 
 def expected_calibration_error(y_true: np.ndarray, p_dog: np.ndarray, bins: int = 15) -> float:
     """Confidence-binned ECE over the predicted label's confidence (Guo et al., 2017)."""

@@ -4,7 +4,7 @@ applied to the decoded 224x224 photo the model sees. Seeded, so reruns give the 
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
@@ -97,7 +97,7 @@ def robustness_table(answer: Callable[[np.ndarray], np.ndarray], batches, seed: 
 
 def evaluate_robustness(classifier, data, limit: int | None = None, seed: int = 0) -> dict:
     """Answer accuracy of `classifier` (its engine, TTA and "neither" settings) on `data` under every corruption."""
-    from ..classifier import as_labelled_source
+    from ..data.inputs import as_labelled_source
     from ..data.pipeline import decode_batches
 
     source = as_labelled_source(data)

@@ -16,7 +16,7 @@ from .gradcam import Explanation, gradcam, overlay
 def explain(classifier, inputs: Any, batch_size: int = 8) -> list[Explanation]:
     """Grad-CAM for every readable photo of `inputs` (unreadable ones are left out), labelled with the
     answer `catdog predict` gives ("neither" included); the heat shows the evidence for cat or dog."""
-    from ..classifier import as_source
+    from ..data.inputs import as_source
 
     model = classifier.keras_model()
     size = int(model.input_shape[1])

@@ -31,7 +31,7 @@ def _fetch(file_name: str) -> Path:
         raise ModelError(
             f"Could not download the MobileNetV2 ImageNet weights ({type(exc).__name__}); offline, pass --weights PATH "
             f"or set CATDOG_WEIGHTS to a copy of {file_name}, or put it in {keras_models_dir()}/."
-        ) from None
+        ) from exc
 
 
 def resolve_weights(weights: str | os.PathLike[str] | None) -> Path:
@@ -68,6 +68,6 @@ def build_backbone(weights_path: Path, image_size: int):
             input_shape=(image_size, image_size, 3), include_top=False, weights=str(weights_path)
         )
     except Exception as exc:
-        raise ModelError(f"Could not load weights from {weights_path} ({exc}); it must be {NO_TOP_FILE}.") from None
+        raise ModelError(f"Could not load weights from {weights_path} ({exc}); it must be {NO_TOP_FILE}.") from exc
     backbone.trainable = False
     return backbone

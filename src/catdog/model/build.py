@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from ..config import TrainConfig
 from .backbone import FEATURE_DIM, build_backbone
@@ -16,10 +15,10 @@ MODEL_NAME = "catdog_mobilenetv2"
 
 @dataclass
 class Networks:
-    model: object  # image -> p(dog); what is saved
-    features: object  # image -> pooled backbone features (shares layers with `model`)
-    head: object  # features -> p(dog) (shares layers with `model`)
-    backbone: object
+    model: Any  # image -> p(dog) (keras.Model; the deployable model adds the pet score)
+    features: Any  # image -> pooled backbone features (shares layers with `model`)
+    head: Any  # features -> p(dog) (shares layers with `model`)
+    backbone: Any
 
 
 def build_head(config: TrainConfig):
@@ -85,7 +84,7 @@ def fold_temperature(model, temperature: float) -> None:
     last.set_weights([kernel / temperature, bias / temperature])
 
 
-def deployable_model(networks: Networks, scorer: PetScorer, weights_path: Path | None = None, cut: str | None = None):
+def deployable_model(networks: Networks, scorer: PetScorer, weights_path: Path, cut: str | None = None):
     """The model that is saved and exported: raw pixels -> [p(dog), pet score] per photo.
 
     p(dog) comes from the classifier as trained. The pet score always comes from the *frozen*

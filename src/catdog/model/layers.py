@@ -32,7 +32,7 @@ class PetScore(keras.layers.Layer):
                           for name, shape in self.shapes.items()}
 
     @classmethod
-    def from_scorer(cls, scorer: PetScorer, name: str = "pet_score") -> "PetScore":
+    def from_scorer(cls, scorer: PetScorer, name: str = "pet_score") -> PetScore:
         arrays = scorer.arrays()
         layer = cls(feature_dim=arrays["pet_kernel"].shape[0], pet_classes=arrays["pet_kernel"].shape[1],
                     other_classes=arrays["other_kernel"].shape[1], reference_photos=arrays["reference"].shape[0],

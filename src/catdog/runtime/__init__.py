@@ -16,6 +16,7 @@ ENGINE_NAMES = ("auto", "keras", "onnx", "tflite")
 class Engine(Protocol):
     name: str
     image_size: int
+    artifact: str  # which file runs: the Keras model or an export format
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 or float [n, s, s, 3] RGB 0-255 -> the model's raw output [n, ...]."""

@@ -18,20 +18,20 @@ class KerasEngine(EngineBase):
         self.image_size = int(model.input_shape[1])
 
     @classmethod
-    def load(cls, path: Path) -> "KerasEngine":
+    def load(cls, path: Path) -> KerasEngine:
         try:
             import keras
-        except ImportError:
+        except ImportError as exc:
             raise ModelError(
                 f"Running {path} with the Keras engine needs TensorFlow (pip install 'mobilenetv2-catdog[train]'); "
                 "or export it (catdog export) and use --engine onnx or tflite."
-            ) from None
+            ) from exc
         from ..model import layers  # noqa: F401  registers the pet-score layer the saved model holds
 
         try:
             return cls(keras.saving.load_model(path, compile=False))
         except Exception as exc:
-            raise ModelError(f"Could not load the model {path} ({type(exc).__name__}: {exc}); is it a catdog run folder?") from None
+            raise ModelError(f"Could not load the model {path} ({type(exc).__name__}: {exc}); is it a catdog run folder?") from exc
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict_on_batch(np.asarray(pixels, dtype=np.float32)))

@@ -16,8 +16,8 @@ class OnnxEngine(EngineBase):
     def __init__(self, path: Path, threads: int | None = None):
         try:
             import onnxruntime as ort
-        except ImportError:
-            raise ModelError("The onnx engine needs ONNX Runtime: pip install 'mobilenetv2-catdog[serve]'.") from None
+        except ImportError as exc:
+            raise ModelError("The onnx engine needs ONNX Runtime: pip install 'mobilenetv2-catdog[serve]'.") from exc
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
@@ -25,7 +25,7 @@ class OnnxEngine(EngineBase):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise ModelError(f"Could not load {path} with ONNX Runtime ({exc}); export it again with catdog export.") from None
+            raise ModelError(f"Could not load {path} with ONNX Runtime ({exc}); export it again with catdog export.") from exc
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         self.image_size = int(model_input.shape[1])

@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import ModelError, UsageError
+from ..run_folder import RunFolder
 from . import ENGINE_NAMES, Engine
-from .exports import EXPORT_DIR, FORMATS, usable_exports
+from .manifest import FORMATS, export_path, usable_exports
 
 
-def open_engine(model_path: Path, engine: str = "auto", threads: int | None = None) -> Engine:
+def open_engine(run: RunFolder, engine: str = "auto", threads: int | None = None) -> Engine:
     exact_format = engine if engine in FORMATS and engine not in ENGINE_NAMES and FORMATS[engine][1] else None
     if engine not in ENGINE_NAMES and not exact_format:
         raise UsageError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINE_NAMES)}, tflite-fp16 or tflite-int8.")
-    run_dir = model_path.parent
     if engine != "keras":
-        exports = {fmt: rec for fmt, rec in usable_exports(run_dir, model_path).items() if FORMATS[fmt][1]}
+        exports = {fmt: rec for fmt, rec in usable_exports(run).items() if FORMATS[fmt][1]}
         if exact_format:
             exports = {fmt: rec for fmt, rec in exports.items() if fmt == exact_format}
             if not exports:
-                raise ModelError(f"{run_dir} has no verified {exact_format} export; run `catdog export --model {run_dir} --format {exact_format}` first.")
+                raise ModelError(f"{run.path} has no verified {exact_format} export; "
+                                 f"run `catdog export --model {run.path} --format {exact_format}` first.")
         elif engine != "auto":
             exports = {fmt: rec for fmt, rec in exports.items() if FORMATS[fmt][1] == engine}
             if not exports:
                 choices = " or ".join(f for f, (_, e) in FORMATS.items() if e == engine)
-                raise ModelError(f"{run_dir} has no verified {engine} export; run `catdog export --model {run_dir} --format {choices}` first.")
+                raise ModelError(f"{run.path} has no verified {engine} export; run `catdog export --model {run.path} --format {choices}` first.")
         if exports:
             fastest = max(exports, key=lambda fmt: exports[fmt].get("images_per_second") or 0.0)
-            path = run_dir / EXPORT_DIR / FORMATS[fastest][0]
+            path = export_path(run, fastest)
+            opened: Engine
             if FORMATS[fastest][1] == "onnx":
                 from .onnx_engine import OnnxEngine
 
@@ -40,6 +40,6 @@ def open_engine(model_path: Path, engine: str = "auto", threads: int | None = No
             return opened
     from .keras_engine import KerasEngine
 
-    if not model_path.is_file():
-        raise ModelError(f"No model at {model_path}; pass a run folder made by `catdog train` or a .keras file.")
-    return KerasEngine.load(model_path)
+    if not run.model_path.is_file():
+        raise ModelError(f"No model at {run.model_path}; pass a run folder made by `catdog train` or a .keras file.")
+    return KerasEngine.load(run.model_path)

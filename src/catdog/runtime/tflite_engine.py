@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..quiet import native_output_silenced
 from . import EngineBase, default_threads
 
 
@@ -17,16 +18,17 @@ class TfliteEngine(EngineBase):
     def __init__(self, path: Path, threads: int | None = None):
         try:
             from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            raise ModelError("The tflite engine needs LiteRT: pip install 'mobilenetv2-catdog[serve]'.") from None
+        except ImportError as exc:
+            raise ModelError("The tflite engine needs LiteRT: pip install 'mobilenetv2-catdog[serve]'.") from exc
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or default_threads())
+            with native_output_silenced():  # LiteRT announces its XNNPACK delegate on stderr
+                self.interpreter = Interpreter(model_path=str(path), num_threads=threads or default_threads())
         except Exception as exc:
-            raise ModelError(f"Could not load {path} with LiteRT ({exc}); export it again with catdog export.") from None
+            raise ModelError(f"Could not load {path} with LiteRT ({exc}); export it again with catdog export.") from exc
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self.image_size = int(self._input["shape"][1])
-        self._batch = None
+        self._batch: int | None = None
         # One interpreter holds one set of tensors: calls from several threads must take turns.
         self._lock = threading.Lock()
 
@@ -35,7 +37,8 @@ class TfliteEngine(EngineBase):
         with self._lock:
             if self._batch != len(batch):
                 self.interpreter.resize_tensor_input(self._input["index"], [len(batch), *batch.shape[1:]])
-                self.interpreter.allocate_tensors()
+                with native_output_silenced():
+                    self.interpreter.allocate_tensors()
                 self._batch = len(batch)
             self.interpreter.set_tensor(self._input["index"], batch)
             self.interpreter.invoke()

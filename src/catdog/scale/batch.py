@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..data.shards import Shard, plan_shards, shard_photos
 from ..files import atomic_path
 from ..progress import log
-from .shards import Shard, plan_shards, shard_photos
 
 COLUMNS = ("id", "name", "label", "p_dog", "confidence", "pet_score", "error")
 
@@ -83,7 +83,7 @@ def _score_on_ray(model: Path, todo: list[Shard], out: Path, address: str | None
                   neither: bool) -> int:
     import ray.data
 
-    from .session import ray_session, threads_per_worker
+    from ..cluster import ray_session, threads_per_worker
 
     threads = threads_per_worker(workers)
     with ray_session(address):

@@ -1,7 +1,8 @@
 """`catdog serve`: the HTTP API and web page over a trained run, on the fast engines.
 
 Endpoints: POST /v1/predict, POST /v1/explain, GET /healthz, /readyz, /metrics, /docs, and the web
-page at /. Bad input gets a 4xx JSON error, never a crashed worker."""
+page at /. Typed FastAPI endpoints; the OpenAPI schema is FastAPI's own. Bad input gets a 4xx JSON
+error, never a crashed worker."""
 
 from __future__ import annotations
 
@@ -10,18 +11,22 @@ import io
 import os
 import threading
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..classifier import Classifier, Prediction
@@ -46,7 +51,7 @@ class ServeSettings:
     neither: bool = True  # False: every photo holds a cat or a dog, never answer "neither"
 
     @classmethod
-    def from_environment(cls) -> "ServeSettings":
+    def from_environment(cls) -> ServeSettings:
         """Settings for uvicorn worker processes, which start from an import string, not from our CLI."""
         return cls(model=Path(os.environ["CATDOG_SERVE_MODEL"]), engine=os.environ.get("CATDOG_SERVE_ENGINE", "auto"),
                    max_body_bytes=int(os.environ.get("CATDOG_SERVE_MAX_BODY", MAX_UPLOAD_BYTES)),
@@ -61,20 +66,23 @@ class ServeSettings:
                 "CATDOG_SERVE_NEITHER": str(int(self.neither))}
 
 
+# ------------------------------------------------------------------ response models
+
+
 class ModelInfo(BaseModel):
     name: str = Field(description="Run folder name")
-    version: str = Field(description="catdog version and engine that answered")
-    engine: str
+    version: str = Field(description="catdog version")
+    engine: str = Field(description="Engine and file that answered, for example tflite:tflite-int8")
 
 
 class PhotoPrediction(BaseModel):
     filename: str
-    label: str | None = Field(description="cat, dog or neither; null when this photo could not be read")
+    label: str | None = Field(description="cat, dog or neither (no cat or dog in the photo); null when it could not be read")
     p_dog: float | None = Field(description="Probability that the photo shows a dog rather than a cat")
-    confidence: float | None
+    confidence: float | None = Field(description="How sure the answer is")
     pet_score: float | None = Field(default=None, description="Evidence that a cat or dog is present at all")
     latency_ms: float
-    error: str | None = None
+    error: str | None = Field(default=None, description="Why this photo could not be read")
 
 
 class PredictResponse(BaseModel):
@@ -83,12 +91,51 @@ class PredictResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: str
+    error: str = Field(description="What is wrong, in one sentence")
     status: int
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    model: ModelInfo
+
+
+# 400: a malformed multipart body (the form parser's answer); 413: over a limit; 415: not a photo's
+# content type; 422: a body that is not photos, or photos that cannot be read.
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422)}
+UPLOAD_PATHS = ("/v1/predict", "/v1/explain")
+
+
+# ------------------------------------------------------------------ state and errors
+
+
+@dataclass
+class ServiceState:
+    """What the running service holds, in app.state.catdog."""
+
+    settings: ServeSettings
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    classifier: Classifier | None = None
+    batcher: MicroBatcher | None = None
+    explain_lock: threading.Lock = field(default_factory=threading.Lock)  # one Grad-CAM (a backward pass) at a time
+
+    @property
+    def ready(self) -> bool:
+        return self.classifier is not None and self.batcher is not None
+
+    def model_info(self) -> ModelInfo:
+        assert self.classifier is not None and self.classifier.engine is not None
+        engine = self.classifier.engine
+        return ModelInfo(name=self.settings.model.name, version=f"catdog {__version__}", engine=f"{engine.name}:{engine.artifact}")
 
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str):
+        super().__init__(message)
         self.status, self.message = status, message
 
 
@@ -96,174 +143,263 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
 
-ERRORS = {code: {"model": ErrorResponse} for code in (413, 415, 422)}
+class BodyLimit:
+    """Counts the request body as it arrives: over the limit, whether declared by Content-Length or
+    sent in chunks, the request ends with 413 before the rest is read."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await _error(413, f"Request body is {int(declared)} bytes; the limit is {self.limit}.")(scope, receive, send)
+            return
+        received, started = 0, False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise BodyTooLarge()
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLarge:
+            # Raised wherever the body was being read (a dependency, the form parser, a middleware's task):
+            # answered here, so it never surfaces as a server error.
+            if not started:
+                await _error(413, f"Request body is over the {self.limit}-byte limit.")(scope, receive, send)
+
+
+class Measured:
+    """Counts requests by path and status, and their latency, for /metrics. Pure ASGI, like BodyLimit:
+    Starlette's BaseHTTPMiddleware runs the app in a task group, whose exception groups would hide a
+    BodyTooLarge from the code that answers it."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def recorded(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recorded)
+        finally:
+            self.metrics.observe(scope["path"], status, time.perf_counter() - started)
+
+
+def service(request: Request) -> ServiceState:
+    return request.app.state.catdog
+
+
+def ready_service(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.catdog
+    if not state.ready:
+        raise ApiError(503, "The model is still loading; try again in a moment.")
+    return state
+
+
+# ------------------------------------------------------------------ uploads
+
+
+async def uploaded_photos(request: Request, state: Annotated[ServiceState, Depends(service)],
+                          files: Annotated[list[UploadFile] | None, File(description="One or more photos.")] = None,
+                          ) -> list[tuple[str, bytes]]:
+    """The photos of a request: multipart files (field `files`), or one photo as the raw body (any
+    image/* content type). The body itself is limited by BodyLimit."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        if not files:
+            raise ApiError(422, "No photo in the form; send one or more files in the field 'files'.")
+        if len(files) > state.settings.max_files:
+            raise ApiError(413, f"Too many files; send at most {state.settings.max_files} photos per request.")
+        return [(upload.filename or "files", await upload.read()) for upload in files]
+    if content_type in IMAGE_TYPES or content_type.startswith("image/"):
+        return [("body", await request.body())]
+    raise ApiError(415, f"Unsupported content type '{content_type or 'none'}'; send multipart/form-data or an image/* body.")
+
+
+Photos = Annotated[list[tuple[str, bytes]], Depends(uploaded_photos)]
+Ready = Annotated[ServiceState, Depends(ready_service)]
+
+
+async def _decode(state: ServiceState, name: str, data: bytes) -> np.ndarray | str:
+    assert state.classifier is not None and state.classifier.engine is not None
+    try:
+        return await run_in_threadpool(decode_image, data, state.classifier.engine.image_size)
+    except DecodeError as exc:
+        return str(exc)
+
+
+async def _predict_one(state: ServiceState, name: str, data: bytes) -> PhotoPrediction:
+    started = time.perf_counter()
+    pixels = await _decode(state, name, data)
+    if isinstance(pixels, str):
+        return PhotoPrediction(filename=name, label=None, p_dog=None, confidence=None,
+                               latency_ms=(time.perf_counter() - started) * 1000, error=pixels)
+    assert state.batcher is not None and state.classifier is not None
+    p_dog, pet = await state.batcher.submit(pixels)
+    answer = Prediction.scored(name, name, p_dog, pet, state.classifier.decision)
+    return PhotoPrediction(filename=name, label=answer.label, p_dog=answer.p_dog, confidence=answer.confidence,
+                           pet_score=answer.pet_score, latency_ms=(time.perf_counter() - started) * 1000)
+
+
+# ------------------------------------------------------------------ endpoints
+
+router = APIRouter()
+
+
+@router.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
+async def predict(photos: Photos, state: Ready) -> PredictResponse:
+    """Label one or more photos cat, dog or neither: multipart files (up to the file limit), or one
+    photo as the raw body with an image/* content type."""
+    predictions = await asyncio.gather(*(_predict_one(state, name, data) for name, data in photos))
+    if all(p.error for p in predictions):
+        first = predictions[0]
+        raise ApiError(422, f"{first.filename}: {first.error}" if len(predictions) == 1 else
+                       f"None of the {len(predictions)} photos could be read; first: {first.filename}: {first.error}")
+    return PredictResponse(model=state.model_info(), predictions=list(predictions))
+
+
+@router.post("/v1/explain", response_class=Response, responses={200: {"content": {"image/png": {}}},
+                                                                   501: {"model": ErrorResponse}, **ERRORS})
+async def explain(photos: Photos, state: Ready) -> Response:
+    """The Grad-CAM overlay of one photo (the first, if several are sent), as PNG. Needs the Keras
+    model, so TensorFlow."""
+    name, data = photos[0]
+    pixels = await _decode(state, name, data)
+    if isinstance(pixels, str):
+        raise ApiError(422, f"{name}: {pixels}")
+    classifier = state.classifier
+    assert classifier is not None
+
+    def render() -> bytes:
+        from PIL import Image
+
+        from ..explain.gradcam import gradcam, overlay
+
+        with state.explain_lock:
+            heatmaps, _ = gradcam(classifier.keras_model(), pixels[None], classifier.decision)
+        buffer = io.BytesIO()
+        Image.fromarray(overlay(pixels, heatmaps[0])).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    try:
+        png = await run_in_threadpool(render)
+    except (ImportError, ModelError) as exc:
+        raise ApiError(501, f"Explanations are not available on this server: {exc}") from exc
+    return Response(png, media_type="image/png")
+
+
+@router.get("/healthz")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", responses={503: {"model": ErrorResponse}})
+async def readyz(state: Ready) -> Readiness:
+    return Readiness(ready=True, model=state.model_info())
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def prometheus(state: Annotated[ServiceState, Depends(service)]) -> Response:
+    return Response(state.metrics.render(), media_type=state.metrics.content_type)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def page() -> HTMLResponse:
+    return HTMLResponse(resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8"))
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
-    metrics = ServiceMetrics()
-    state: dict = {"ready": False}
-    explain_lock = threading.Lock()
+    state = ServiceState(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         classifier = Classifier.load(settings.model, engine=settings.engine, tta=settings.tta, neither=settings.neither)
         classifier.config.decode_threads = 1  # decoding happens per request, in the server's thread pool
-        state["classifier"] = classifier
-        state["batcher"] = MicroBatcher(classifier.predict_pixels, settings.max_batch, settings.batch_window_ms / 1000,
-                                        on_batch=metrics.batch_size.observe)
-        await state["batcher"].start()
-        size = classifier.engine.image_size
-        await state["batcher"].submit(np.zeros((size, size, 3), dtype=np.uint8))  # warm-up before /readyz says yes
-        state["ready"] = True
+        batcher = MicroBatcher(classifier.predict_pixels, settings.max_batch, settings.batch_window_ms / 1000,
+                               on_batch=state.metrics.batch_size.observe)
+        await batcher.start()
+        size = classifier.config.image_size
+        await batcher.submit(np.zeros((size, size, 3), dtype=np.uint8))  # warm-up before /readyz says yes
+        state.classifier, state.batcher = classifier, batcher
         yield
-        await state["batcher"].stop()
+        await batcher.stop()
 
     app = FastAPI(title="catdog", version=__version__, lifespan=lifespan,
                   description="Cat-vs-dog photo classifier (MobileNetV2). Answers cat, dog or neither.")
+    app.state.catdog = state
+    app.include_router(router)
+    app.openapi = lambda: _schema(app)  # type: ignore[method-assign]
+    _install_error_handlers(app, state)
 
-    @app.middleware("http")
-    async def limit_and_measure(request: Request, call_next):
-        started = time.perf_counter()
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            response = _error(413, f"Request body is {int(declared)} bytes; the limit is {settings.max_body_bytes}.")
-        else:
-            response = await call_next(request)
-        metrics.observe(request.url.path, response.status_code, time.perf_counter() - started)
-        return response
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Measured, metrics=state.metrics)  # outermost: sees the 413s BodyLimit answers too
+    return app
 
+
+def _schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's own schema, made exact about uploads: the `files` parameter is optional in Python
+    only so that a raw image body can take its place, so the schema says what the endpoint takes:
+    a multipart body with at least one file, or one photo as the raw body."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in UPLOAD_PATHS:
+            body = schema["paths"][path]["post"]["requestBody"]
+            form = schema["components"]["schemas"][body["content"]["multipart/form-data"]["schema"]["$ref"].split("/")[-1]]
+            files = form["properties"]["files"]
+            files.update({"type": "array", "items": files["anyOf"][0]["items"], "minItems": 1})
+            files.pop("anyOf", None)
+            form["required"] = ["files"]
+            body["required"] = True
+            for media_type in ("image/jpeg", "image/png"):
+                body["content"][media_type] = {"schema": {"type": "string", "format": "binary"}}
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _install_error_handlers(app: FastAPI, state: ServiceState) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
         return _error(exc.status, exc.message)
 
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(request: Request, exc: BodyTooLarge):
-        return _error(413, f"Request body is over the {settings.max_body_bytes}-byte limit.")
+        return _error(413, f"Request body is over the {state.settings.max_body_bytes}-byte limit.")
 
-    @app.exception_handler(HTTPException)  # Starlette's base class: FastAPI's and the form parser's
+    @app.exception_handler(HTTPException)  # Starlette's base class: FastAPI's, routing's (404, 405) and the form parser's
     async def http_error(request: Request, exc: HTTPException):
-        return _error(exc.status_code, str(exc.detail))
+        # 405 carries Allow (RFC 9110) and 401 WWW-Authenticate: keep the headers the exception has.
+        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        return _error(422, "Invalid request: " + "; ".join(e.get("msg", "") for e in exc.errors()))
-
-    async def read_body(request: Request) -> bytes:
-        """The body, counted while it arrives so a chunked upload cannot exceed the limit either."""
-        chunks, total = [], 0
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > settings.max_body_bytes:
-                raise BodyTooLarge()
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def uploaded_photos(request: Request) -> list[tuple[str, bytes]]:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type == "multipart/form-data":
-            body = await read_body(request)
-            request._body = body  # Starlette parses the form from the body we already read and counted
-            try:
-                form = await request.form(max_files=settings.max_files, max_fields=settings.max_files + 8)
-            except HTTPException as exc:  # Starlette reports a form over its limits as 400
-                if "Too many files" in str(exc.detail):
-                    raise ApiError(413, f"Too many files; send at most {settings.max_files} photos per request.") from None
-                raise ApiError(422, f"Malformed multipart body: {exc.detail}") from None
-            files = [(value.filename or key, await value.read()) for key, value in form.multi_items() if hasattr(value, "read")]
-            if not files:
-                raise ApiError(422, "No photo in the form; send one or more files (any field name).")
-            return files
-        if content_type in IMAGE_TYPES or content_type.startswith("image/"):
-            return [("body", await read_body(request))]
-        raise ApiError(415, f"Unsupported content type '{content_type or 'none'}'; send multipart/form-data or an image/* body.")
-
-    def model_info() -> ModelInfo:
-        engine = state["classifier"].engine
-        return ModelInfo(name=settings.model.name, version=f"catdog {__version__}", engine=f"{engine.name}:{engine.artifact}")
-
-    async def predict_one(name: str, data: bytes) -> PhotoPrediction:
-        started = time.perf_counter()
-        classifier = state["classifier"]
-        try:
-            pixels = await run_in_threadpool(decode_image, data, classifier.engine.image_size)
-        except DecodeError as exc:
-            return PhotoPrediction(filename=name, label=None, p_dog=None, confidence=None,
-                                   latency_ms=(time.perf_counter() - started) * 1000, error=str(exc))
-        p_dog, pet = await state["batcher"].submit(pixels)
-        answer = Prediction.scored(name, name, p_dog, pet, classifier.decision)
-        return PhotoPrediction(filename=name, label=answer.label, p_dog=answer.p_dog, confidence=answer.confidence,
-                               pet_score=answer.pet_score, latency_ms=(time.perf_counter() - started) * 1000)
-
-    @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS,
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "multipart/form-data": {"schema": {"type": "object", "properties": {"files": {
-                      "type": "array", "items": {"type": "string", "format": "binary"}}}}},
-                  "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                  "image/png": {"schema": {"type": "string", "format": "binary"}}}}})
-    async def predict(request: Request) -> PredictResponse:
-        """Label one or more photos: multipart files (up to the file limit) or one photo as the raw body."""
-        photos = await uploaded_photos(request)
-        predictions = await asyncio.gather(*(predict_one(name, data) for name, data in photos))
-        if all(p.error for p in predictions):
-            first = predictions[0]
-            raise ApiError(422, f"{first.filename}: {first.error}" if len(predictions) == 1 else
-                           f"None of the {len(predictions)} photos could be read; first: {first.filename}: {first.error}")
-        return PredictResponse(model=model_info(), predictions=list(predictions))
-
-    @app.post("/v1/explain", responses={200: {"content": {"image/png": {}}}, 501: {"model": ErrorResponse}, **ERRORS},
-              response_class=Response,
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                  "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
-    async def explain(request: Request) -> Response:
-        """The Grad-CAM overlay of one photo, as PNG (needs the Keras model, so TensorFlow)."""
-        name, data = (await uploaded_photos(request))[0]
-        classifier = state["classifier"]
-        try:
-            pixels = await run_in_threadpool(decode_image, data, classifier.engine.image_size)
-        except DecodeError as exc:
-            raise ApiError(422, f"{name}: {exc}")
-
-        def render() -> bytes:
-            from PIL import Image
-
-            from ..explain.gradcam import gradcam, overlay
-
-            with explain_lock:  # one Grad-CAM at a time: it holds a whole backward pass in memory
-                heatmaps, _ = gradcam(classifier.keras_model(), pixels[None])
-            buffer = io.BytesIO()
-            Image.fromarray(overlay(pixels, heatmaps[0])).save(buffer, format="PNG")
-            return buffer.getvalue()
-
-        try:
-            png = await run_in_threadpool(render)
-        except (ImportError, ModelError) as exc:
-            raise ApiError(501, f"Explanations are not available on this server: {exc}")
-        return Response(png, media_type="image/png")
-
-    @app.get("/healthz")
-    async def healthz() -> dict:
-        return {"status": "ok"}
-
-    @app.get("/readyz", responses={503: {"model": ErrorResponse}})
-    async def readyz():
-        if not state["ready"]:
-            return _error(503, "The model is still loading.")
-        return {"ready": True, "model": model_info().model_dump()}
-
-    @app.get("/metrics", response_class=Response)
-    async def prometheus() -> Response:
-        return Response(metrics.render(), media_type=metrics.content_type)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def page() -> HTMLResponse:
-        return HTMLResponse(resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8"))
-
-    return app
+        return _error(422, "Invalid request: " + "; ".join(str(e.get("msg", "")) for e in exc.errors()))
 
 
 def app_from_environment() -> FastAPI:

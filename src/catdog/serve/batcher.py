@@ -8,8 +8,8 @@ throughput rises with concurrency."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 
@@ -23,7 +23,7 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.window = window
         self.on_batch = on_batch
-        self._queue: asyncio.Queue | None = None
+        self._queue: asyncio.Queue = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 

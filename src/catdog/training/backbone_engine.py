@@ -6,8 +6,8 @@ feature cache) and features are computed with LiteRT. Keras stays the fallback."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -4,20 +4,20 @@ after the head phase and after every fine-tuning epoch, so a killed run resumes 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from ..files import atomic_path, write_json
+import keras
 
-CHECKPOINT_MODEL = "checkpoint.keras"
-CHECKPOINT_STATE = "checkpoint.json"
+from ..files import atomic_path, write_json
+from ..run_folder import RunFolder
 
 
 class Checkpointer:
-    def __init__(self, run_dir: Path):
-        self.run_dir = Path(run_dir)
-        self.model_path = self.run_dir / CHECKPOINT_MODEL
-        self.state_path = self.run_dir / CHECKPOINT_STATE
+    def __init__(self, run: RunFolder):
+        self.run = run
+        self.model_path = run.checkpoint_model
+        self.state_path = run.checkpoint_state
 
     def state(self) -> dict[str, Any]:
         """What the last run got through: {phase, epochs_done, history, best_val_loss}, or {}."""
@@ -37,31 +37,33 @@ class Checkpointer:
                                      "best_val_loss": best_val_loss})
 
     def restore_weights(self, model) -> None:
-        import keras
-
         model.set_weights(keras.saving.load_model(self.model_path, compile=False).get_weights())
 
     def clear(self) -> None:
         self.model_path.unlink(missing_ok=True)
         self.state_path.unlink(missing_ok=True)
 
-    def keras_callback(self, model, history_before: list[dict], first_epoch: int, best_val_loss: float):
-        """A Keras callback that checkpoints `model` after every fine-tuning epoch."""
-        import keras
+    def keras_callback(self, model, history_before: list[dict], first_epoch: int, best_val_loss: float,
+                       interrupted: Callable[[], bool] = lambda: False):
+        """A Keras callback that checkpoints `model` after every fine-tuning epoch (not after an epoch
+        cut short by Ctrl-C: it did not finish, so a resumed run does it again)."""
+        return EpochCheckpoint(self, model, history_before, first_epoch, best_val_loss, interrupted)
 
-        checkpointer = self
 
-        class EpochCheckpoint(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.rows = list(history_before)
-                self.best = best_val_loss
+class EpochCheckpoint(keras.callbacks.Callback):
+    def __init__(self, checkpointer: Checkpointer, model, history_before: list[dict], first_epoch: int, best_val_loss: float,
+                 interrupted: Callable[[], bool]):
+        super().__init__()
+        self.checkpointer, self.checkpointed = checkpointer, model
+        self.rows = list(history_before)
+        self.first_epoch, self.best = first_epoch, best_val_loss
+        self.interrupted = interrupted
 
-            def on_epoch_end(self, epoch, logs=None):
-                logs = {k: float(v) for k, v in (logs or {}).items()}
-                self.rows.append({"phase": "fine_tune", "epoch": first_epoch + epoch, **logs})
-                improved = logs.get("val_loss", float("inf")) < self.best
-                self.best = min(self.best, logs.get("val_loss", float("inf")))
-                checkpointer.save(model, "fine_tune", self.rows, epoch + 1, self.best, improved)
-
-        return EpochCheckpoint()
+    def on_epoch_end(self, epoch, logs=None):
+        if self.interrupted():
+            return
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self.rows.append({"phase": "fine_tune", "epoch": self.first_epoch + epoch, **logs})
+        improved = logs.get("val_loss", float("inf")) < self.best
+        self.best = min(self.best, logs.get("val_loss", float("inf")))
+        self.checkpointer.save(self.checkpointed, "fine_tune", self.rows, epoch + 1, self.best, improved)

@@ -68,7 +68,7 @@ class FeatureCache:
         return found
 
     def put_many(self, vectors: dict[str, np.ndarray], errors: dict[str, str] | None = None) -> None:
-        rows = []
+        rows: list[tuple[str, bytes | None, str | None, str | None]] = []
         for key, vector in vectors.items():
             blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
             rows.append((key, blob, None, hashlib.sha256(blob).hexdigest()))

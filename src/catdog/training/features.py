@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from ..data.data_report import DataReport
 from ..data.pipeline import chunked, decode_batches
-from ..data.report import DataReport
 from ..data.sources import Photo, PhotoSource
 from ..progress import progress_bar
 from .feature_cache import FeatureCache

@@ -58,13 +58,14 @@ def fine_tune_optimizer(config: TrainConfig, steps_per_epoch: int, initial_epoch
 
 
 def fit_head(networks: Networks, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-             config: TrainConfig) -> list[dict]:
+             config: TrainConfig, extra_callbacks: list | None = None) -> list[dict]:
     """Train the head on cached backbone features: the original recipe, without rerunning the backbone."""
     head = networks.head
     head.compile(optimizer=optimizer(config, config.learning_rate), loss=loss_function(config), metrics=["accuracy"])
     history = head.fit(
         train[0], train[1], batch_size=config.batch_size, epochs=config.max_epochs, validation_data=val,
-        shuffle=True, verbose=0, callbacks=[early_stopping(config), rich_progress("Training head", config.max_epochs)],
+        shuffle=True, verbose=0,
+        callbacks=[early_stopping(config), *(extra_callbacks or []), rich_progress("Training head", config.max_epochs)],
     )
     return history_rows(history, "head", 1)
 

@@ -31,7 +31,7 @@ class PixelStore:
             for photos, pixels in decode_batches(source.photos(wanted), image_size, 64, threads,
                                                  on_skip=lambda p, r: bar.advance()):
                 out.write(np.ascontiguousarray(pixels).tobytes())
-                labels.extend(int(p.label) for p in photos)
+                labels.extend(int(p.label if p.label is not None else -1) for p in photos)
                 bar.advance(len(photos))
         self.labels = np.array(labels, dtype=np.float32)
         self._fd = os.open(self.path, os.O_RDONLY)

@@ -1,37 +1,10 @@
-"""Numbered run folders and the files in them that are not plots."""
+"""The run folder's README.md: a summary of the run for a person."""
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from ..files import write_text
-
-
-def new_run_dir(root: str | os.PathLike[str], name: str) -> Path:
-    """Claim runs/NAME, or runs/NAME-2, NAME-3... Never reuses a folder, even between concurrent runs."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    number = 1
-    while True:
-        candidate = root / (name if number == 1 else f"{name}-{number}")
-        try:
-            candidate.mkdir()  # atomic: exactly one process wins a name
-            return candidate
-        except FileExistsError:
-            number += 1
-
-
-def write_history_csv(history: Sequence[dict], path: Path) -> None:
-    columns = ["phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(history)
-    write_text(path, buffer.getvalue())
+from ..run_folder import RunFolder
 
 
 def _metrics_rows(metrics: dict[str, Any]) -> str:
@@ -51,20 +24,22 @@ def _warnings(metrics: dict[str, Any]) -> str:
     return "".join(f"\n> **Warning:** {warning}\n" for warning in metrics.get("warnings", []))
 
 
-def write_run_readme(run_dir: Path, config: dict, metrics: dict, data_report: dict, plots: dict[str, str],
+def write_run_readme(run: RunFolder, config: dict, metrics: dict, data_report: dict, plots: dict[str, str],
                      command: str) -> None:
+    run_dir = run.path
     skipped = data_report.get("skipped", [])
     skipped_lines = "\n".join(f"- `{s['id']}` {s['name']}: {s['reason']}" for s in skipped[:50]) or "- none"
     if len(skipped) > 50:
         skipped_lines += f"\n- … and {len(skipped) - 50} more in data_report.json"
     settings = ", ".join(f"{k}={v}" for k, v in config.items() if k != "extra")
+    counts = ", ".join(f"{k}: {v}" for k, v in data_report.get("counts", {}).items())
     images = "\n".join(f"![{title}]({file})" for title, file in plots.items())
     text = f"""# Run {run_dir.name}
 
 Cat-vs-dog classifier, MobileNetV2 (ImageNet) backbone with the original head.
 
 - Trained with: `{command}`
-- Data: {data_report.get('source')} — {data_report.get('rows')} rows ({', '.join(f"{k}: {v}" for k, v in data_report.get('counts', {}).items())}), {len(skipped)} skipped
+- Data: {data_report.get('source')} — {data_report.get('rows')} rows ({counts}), {len(skipped)} skipped
 - Training time: {metrics.get('train_seconds', 0):.1f} s
 - Settings: {settings}
 
@@ -88,4 +63,4 @@ predict with `catdog predict --model {run_dir} PHOTOS...`.
 
 {images}
 """
-    write_text(run_dir / "README.md", text)
+    run.write_readme(text)

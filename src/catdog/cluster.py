@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 @contextmanager
@@ -16,8 +16,9 @@ def ray_session(address: str | None) -> Iterator[None]:
 
     started_here = not ray.is_initialized() and address is None
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 **({"num_cpus": os.cpu_count()} if address is None else {}))
+        # A local instance gets this machine's cores; a cluster says for itself what it has.
+        cpus = os.cpu_count() if address is None else None
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, num_cpus=cpus)
     ray.data.DataContext.get_current().enable_progress_bars = False  # our logs say what happened; stdout stays clean
     try:
         yield

@@ -1,4 +1,5 @@
-"""Where a run's exports live and how the manifest describes them. No TensorFlow here."""
+"""The export manifest: which verified exports a run has (RUN/export/manifest.json), read by the
+engines that run them and written by catdog.export. No TensorFlow here."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..files import file_digest
+from ..files import file_digest, write_json
+from ..run_folder import RunFolder
 
-EXPORT_DIR = "export"
 MANIFEST_FILE = "manifest.json"
 
 # format -> (file or folder name inside RUN/export, engine that runs it or None)
@@ -21,8 +22,12 @@ FORMATS: dict[str, tuple[str, str | None]] = {
 }
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / EXPORT_DIR / MANIFEST_FILE
+def export_path(run: RunFolder, fmt: str) -> Path:
+    return run.export_dir / FORMATS[fmt][0]
+
+
+def read_manifest(run: RunFolder) -> dict[str, Any]:
+    path = run.export_dir / MANIFEST_FILE
     if not path.is_file():
         return {"exports": {}}
     try:
@@ -33,16 +38,20 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def usable_exports(run_dir: Path, model_path: Path | None = None) -> dict[str, dict[str, Any]]:
+def write_manifest(run: RunFolder, manifest: dict[str, Any]) -> None:
+    write_json(run.export_dir / MANIFEST_FILE, manifest)
+
+
+def usable_exports(run: RunFolder) -> dict[str, dict[str, Any]]:
     """Verified exports whose files exist and that were made from the current model.keras."""
-    manifest = read_manifest(run_dir)
-    current = file_digest(model_path) if model_path and model_path.is_file() else None
+    manifest = read_manifest(run)
+    current = file_digest(run.model_path) if run.model_path.is_file() else None
     usable = {}
     for fmt, record in manifest["exports"].items():
         if fmt not in FORMATS or not record.get("verified"):
             continue
         if current is not None and record.get("model_sha256") != current:
             continue  # exported from an earlier model: stale
-        if (run_dir / EXPORT_DIR / FORMATS[fmt][0]).exists():
+        if export_path(run, fmt).exists():
             usable[fmt] = record
     return usable

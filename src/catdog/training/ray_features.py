@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.data_report import DataReport
 from ..data.pipeline import decode_batches
-from ..data.report import DataReport
+from ..data.shards import Shard, plan_shards, shard_photos
 from ..data.sources import ParquetSource, Photo
 from ..errors import UsageError
-from ..training.feature_cache import FeatureCache, content_key
-from .shards import Shard, plan_shards, shard_photos
+from .feature_cache import FeatureCache, content_key
 
 
 class ShardFeatures:
@@ -26,17 +26,21 @@ class ShardFeatures:
         self.namespace = namespace
 
     def __call__(self, batch: dict) -> dict:
-        out = {"file": [], "row": [], "vector": [], "error": [], "key": []}
+        out: dict[str, list] = {"file": [], "row": [], "vector": [], "error": [], "key": []}
         for values in zip(*batch.values()):
             shard = Shard.from_dict(dict(zip(batch, values)))
             failures: list[tuple[Photo, str]] = []
             for photos, pixels in decode_batches(shard_photos(shard).photos(), self.size, 32, 2,
-                                                 lambda photo, reason: failures.append((photo, reason))):
+                                                 self._failed(failures)):
                 for photo, vector in zip(photos, np.asarray(self.engine.run(pixels), dtype=np.float32)):
                     self._row(out, shard, photo, vector.tobytes(), None)
             for photo, reason in failures:
                 self._row(out, shard, photo, b"", reason)
         return out
+
+    @staticmethod
+    def _failed(failures: list[tuple[Photo, str]]):
+        return lambda photo, reason: failures.append((photo, reason))
 
     def _row(self, out: dict, shard: Shard, photo: Photo, vector: bytes, error: str | None) -> None:
         out["file"].append(shard.paths[0])
@@ -51,14 +55,15 @@ def extract_features_ray(source, backbone: Path, image_size: int, cache: Feature
     """Map source index -> features for every photo of a parquet source, computed on Ray."""
     import ray.data
 
-    from .session import ray_session, threads_per_worker
+    from ..cluster import ray_session, threads_per_worker
 
     if not isinstance(source, ParquetSource):
         raise UsageError("--ray training reads parquet sources (a file, folder of shards or glob); convert class folders to parquet first.")
-    offsets, total = {}, 0
-    for file, rows in zip(source.files, source.row_counts):
+    offsets: dict[str, int] = {}
+    total = 0
+    for file, count in zip(source.files, source.row_counts):
         offsets[str(Path(file).resolve())] = total
-        total += rows
+        total += count
     shards = [s for spec in dict.fromkeys(str(f) for f in source.files) for s in plan_shards(spec)]
     threads = threads_per_worker(workers)
     with ray_session(address):

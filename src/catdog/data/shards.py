@@ -7,8 +7,8 @@ import glob as globlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.sources import IMAGE_SUFFIXES, _visible_files
 from ..errors import DataError
+from .sources import IMAGE_SUFFIXES, _visible_files
 
 FILES_PER_SHARD = 256
 
@@ -24,7 +24,7 @@ class Shard:
         return {**asdict(self), "paths": list(self.paths)}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Shard":
+    def from_dict(cls, values: dict) -> Shard:
         return cls(values["id"], values["kind"], tuple(values["paths"]), int(values["row_group"]))
 
 
@@ -59,7 +59,7 @@ def shard_photos(shard: Shard):
     """The photos of one shard as a MemorySource (ids keep the file and row)."""
     import pyarrow.parquet as pq
 
-    from ..data.sources import FileSource, _image_bytes, _image_column
+    from .sources import FileSource, _image_bytes, _image_column
 
     if shard.kind == "files":
         return FileSource([(Path(p), None) for p in shard.paths], shard.id)
@@ -88,7 +88,7 @@ class _NamedMemory:
         return np.full(len(self.blobs), -1, dtype=np.int64)
 
     def photos(self, indices=None):
-        from ..data.sources import Photo
+        from .sources import Photo
 
         for index, (data, id_, name) in enumerate(zip(self.blobs, self.ids, self.names)):
             if indices is None or index in indices:

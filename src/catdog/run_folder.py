@@ -1,0 +1,149 @@
+"""The run folder: one owner for its file names, config.json, status, checkpoints and exports, and for
+turning a `--model` argument (a run folder, its model.keras, or a lone .keras file) into paths.
+
+Every other module asks a RunFolder; none spells a file name of the run folder itself. Importing
+this module is cheap (no TensorFlow), so the inference path uses it too."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .decide import Decision
+from .errors import ModelError, UsageError
+from .files import write_json, write_text
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+DATA_REPORT_FILE = "data_report.json"
+README_FILE = "README.md"
+CHECKPOINT_MODEL = "checkpoint.keras"
+CHECKPOINT_STATE = "checkpoint.json"
+EXPORT_DIR = "export"
+
+TRAINING, COMPLETE = "training", "complete"  # config.json "status"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """runs/NAME/: model, settings, metrics, history, plots, checkpoints and exports of one run.
+    `model_path` is the model that runs: RUN/model.keras, or a lone .keras file given instead."""
+
+    path: Path
+    model_path: Path
+
+    @classmethod
+    def at(cls, path: str | os.PathLike[str]) -> RunFolder:
+        path = Path(path)
+        return cls(path, path / MODEL_FILE)
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str], name: str) -> RunFolder:
+        """Claim ROOT/NAME, or NAME-2, NAME-3... Never reuses a folder, even between concurrent runs."""
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        number = 1
+        while True:
+            candidate = root / (name if number == 1 else f"{name}-{number}")
+            try:
+                candidate.mkdir()  # atomic: exactly one process wins a name
+                return cls.at(candidate)
+            except FileExistsError:
+                number += 1
+
+    @classmethod
+    def resolve(cls, model: str | os.PathLike[str]) -> RunFolder:
+        """A `--model` argument: a run folder, its model.keras, or any .keras file (whose folder then
+        stands for the run folder: its config.json and export/ are used when present)."""
+        model = Path(model)
+        if model.suffix == ".keras":
+            run = cls(model.parent, model)
+            if not model.is_file():
+                raise ModelError(f"No model at {model}; pass a run folder made by `catdog train` (runs/NAME) or a .keras file.")
+            return run
+        run = cls.at(model)
+        if not model.is_dir() or not (run.model_path.is_file() or run.export_dir.is_dir()):
+            raise ModelError(f"No model at {run.model_path}; pass a run folder made by `catdog train` (runs/NAME) or a .keras file.")
+        return run
+
+    # ---------------------------------------------------------------- paths
+
+    def file(self, name: str) -> Path:
+        """A file of the run folder (plots and reports that other modules write)."""
+        return self.path / name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def export_dir(self) -> Path:
+        return self.path / EXPORT_DIR
+
+    @property
+    def checkpoint_model(self) -> Path:
+        return self.path / CHECKPOINT_MODEL
+
+    @property
+    def checkpoint_state(self) -> Path:
+        return self.path / CHECKPOINT_STATE
+
+    # ---------------------------------------------------------------- config.json
+
+    def read_config(self) -> dict[str, Any]:
+        """config.json as saved ({} when there is none, as for a lone .keras file)."""
+        if not self.config_path.is_file():
+            return {}
+        try:
+            return json.loads(self.config_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{self.config_path} cannot be read ({exc}); restore it or train again.") from exc
+
+    def write_config(self, values: dict[str, Any]) -> None:
+        write_json(self.config_path, values)
+
+    def update_config(self, **values: Any) -> None:
+        self.write_config({**self.read_config(), **values})
+
+    def decision(self, neither: bool = True) -> Decision:
+        """The run's answer rule, from the thresholds saved in config.json."""
+        saved = self.read_config()
+        return Decision(saved.get("threshold", 0.5), saved.get("neither_threshold"), neither, saved.get("pet_slope", 1.0))
+
+    @property
+    def status(self) -> str | None:
+        return self.read_config().get("status")
+
+    def resumable(self) -> dict[str, Any]:
+        """The saved config of an interrupted run, or a one-sentence error saying why it cannot resume."""
+        if not self.config_path.is_file():
+            raise UsageError(f"{self.path} is not a run folder (no {CONFIG_FILE}); pass the folder an interrupted `catdog train` made.")
+        saved = self.read_config()
+        if saved.get("status") != TRAINING:
+            raise UsageError(f"{self.path} finished already (or predates resumable runs); start a new run instead of --resume.")
+        return saved
+
+    # ---------------------------------------------------------------- other files
+
+    def write_json(self, name: str, value: Any) -> Path:
+        write_json(self.path / name, value)
+        return self.path / name
+
+    def write_history(self, history: Sequence[dict]) -> None:
+        columns = ["phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(history)
+        write_text(self.path / HISTORY_FILE, buffer.getvalue())
+
+    def write_readme(self, text: str) -> None:
+        write_text(self.path / README_FILE, text)

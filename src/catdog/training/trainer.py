@@ -1,0 +1,354 @@
+"""The fit loop: cache what the frozen part of the backbone computes (once per photo), train the head
+on it, fine-tune with one strategy per mode, then fit the pet score, assemble the deployable model
+and calibrate it. `Classifier.fit` and `catdog.train` call `Trainer.fit`.
+
+Strategies (chosen by the settings):
+- HeadOnly: the original recipe; the frozen backbone's pooled features are cached.
+- TopLayersOnPixels (`fine_tune`): the top N layers train on decoded pixels, with augmentation.
+- TopBlocksOnActivations (`fine_tune_blocks`): the top N blocks train on activations cached below them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from ..config import TrainConfig
+from ..data.data_report import DataReport, label_counts
+from ..data.sources import PhotoSource, check_labels
+from ..data.split import stratified_split
+from ..errors import DataError, ModelError, UsageError
+from ..evaluate.calibration import apply_temperature, fit_temperature
+from ..evaluate.metrics import expected_calibration_error
+from ..files import file_digest
+from ..model.backbone import resolve_classifier_weights, resolve_weights
+from ..model.build import Networks, build_networks, deployable_model, fold_temperature
+from ..model.pet_score import PET_SLOPE, PetScorer, fit_pet_scorer, imagenet_classifier
+from ..progress import log
+from .backbone_engine import converted_backbone, feature_function
+from .checkpoint import Checkpointer
+from .cut import cut_layer, fine_tune_blocks, frozen_cut, image_to_cut, pooled_features
+from .feature_cache import DECODER_VERSION, FeatureCache
+from .features import extract_features
+from .fit import fine_tune, fit_head
+from .interrupt import TrainingInterrupt
+from .pixel_store import PixelStore, store_outputs
+
+
+@dataclass
+class Part:
+    """The training or the validation photos: the rows that decoded, their labels, and the cached
+    arrays per view (views[0] the photos, views[1] their mirror images when asked for)."""
+
+    source: PhotoSource
+    kept: np.ndarray
+    labels: np.ndarray
+    views: list[np.ndarray]
+
+
+@dataclass
+class Fitted:
+    """What a fit produces; Classifier keeps it as its fitted attributes."""
+
+    model: Any  # the deployable keras.Model: raw pixels -> [p(dog), pet score]
+    history: list[dict]
+    data_report: DataReport
+    validation: tuple[PhotoSource, np.ndarray]
+    temperature: float | None
+    calibration: dict[str, Any]
+    neither_threshold: float
+    pet_slope: float
+    pet_scorer: PetScorer
+
+
+class Trainer:
+    """Trains one classifier. `checkpointer` makes the fit crash-safe and resumable, `ray`
+    ({"address", "workers"}) computes the frozen features on Ray, `cache_path` is the feature cache."""
+
+    def __init__(self, config: TrainConfig, *, tta: bool = False, cache_path: str | os.PathLike[str] | None = None,
+                 checkpointer: Checkpointer | None = None, ray: dict[str, Any] | None = None):
+        self.config = config
+        self.tta = tta
+        self.cache_path = cache_path
+        self.checkpointer = checkpointer
+        self.ray = ray
+        self.strategy = strategy_for(config)
+        self.interrupt = TrainingInterrupt()
+
+    def fit(self, source: PhotoSource, validation_source: PhotoSource | None = None) -> Fitted:
+        with self.interrupt.installed():
+            return self._fit(source, validation_source)
+
+    def _fit(self, source: PhotoSource, validation_source: PhotoSource | None) -> Fitted:
+        config = self.config
+        keras.utils.set_random_seed(config.seed)
+        labels = check_labels(source.labels(), source.description)
+        if validation_source is None:
+            train_indices, val_indices = stratified_split(labels, config.val_split, config.seed)
+            val_source, val_labels = source, labels
+        else:
+            if self.ray is not None:
+                raise UsageError("Training on Ray computes the frozen features of its own data only; leave "
+                                 "validation_data out (or train without Ray).")
+            val_source, val_labels = validation_source, check_labels(validation_source.labels(), validation_source.description)
+            train_indices, val_indices = np.arange(len(labels)), np.arange(len(val_labels))
+        report = DataReport(source.description, rows=len(labels), counts=label_counts(labels))
+
+        weights = resolve_weights(config.weights)
+        networks = build_networks(config, weights)
+        cache = ViewCache(self, networks, weights, source, report)
+        train = cache.part(source, labels, train_indices, views=2 if config.mirror else 1)
+        # The validation photos' mirror images calibrate what test-time augmentation will predict.
+        val = cache.part(val_source, val_labels, val_indices, views=2 if self.tta else 1)
+        log(f"Training on {len(train.kept)} photos, validating on {len(val.kept)} ({len(report.skipped)} skipped).")
+
+        # Frozen pooled features of every view, before any fine-tuning: the head phase trains on them
+        # and the pet score is fitted on them.
+        frozen_train = self.strategy.pooled(networks, train.views)
+        frozen_val = self.strategy.pooled(networks, val.views)
+        checkpoint = self.checkpointer.state() if self.checkpointer else {}
+        history = self._head_phase(networks, checkpoint, frozen_train, train.labels, (frozen_val[0], val.labels))
+        done = checkpoint.get("epochs_done", 0) if checkpoint.get("phase") == "fine_tune" else 0
+        history, val_p = self.strategy.tune(self, networks, history, done, train, val, frozen_val)
+
+        scorer, threshold = self._fit_neither(frozen_train, train.labels, frozen_val)
+        model = deployable_model(networks, scorer, weights, self.strategy.frozen_cut(networks))
+        temperature, calibration = self._fit_temperature(networks, val_p, val.labels.astype(int))
+        return Fitted(model, history, report, (val.source, val.kept), temperature, calibration, threshold, PET_SLOPE, scorer)
+
+    # ---------------------------------------------------------------- phases
+
+    def _head_phase(self, networks: Networks, checkpoint: dict, train_views: list[np.ndarray], y_train: np.ndarray,
+                    val: tuple[np.ndarray, np.ndarray]) -> list[dict]:
+        """The original recipe's phase: the head on pooled features (of every training view)."""
+        if checkpoint:  # resuming: the head phase (at least) finished in an earlier, interrupted run
+            assert self.checkpointer is not None
+            log(f"Resuming from {self.checkpointer.model_path} ({checkpoint['phase']} phase, "
+                f"{checkpoint['epochs_done']} fine-tuning epoch(s) done).")
+            self.checkpointer.restore_weights(networks.model)
+            return checkpoint["history"]
+        with self.interrupt.fitting():
+            history = fit_head(networks, (np.concatenate(train_views), np.tile(y_train, len(train_views))), val, self.config,
+                               [self.interrupt.callback()])
+        if self.checkpointer:
+            self.checkpointer.save(networks.model, "head", history, 0, min(row["val_loss"] for row in history), improved=True)
+        return history
+
+    def fine_tune_callbacks(self, networks: Networks, history: list[dict]) -> list:
+        """Ctrl-C handling and, with a checkpointer, a checkpoint after every fine-tuning epoch."""
+        callbacks: list = [self.interrupt.callback()]
+        if self.checkpointer:
+            state = self.checkpointer.state()
+            best = state.get("best_val_loss", min(row["val_loss"] for row in history))
+            callbacks.append(self.checkpointer.keras_callback(networks.model, history, head_epochs(history) + 1, best,
+                                                              lambda: self.interrupt.requested))
+        return callbacks
+
+    def keep_best(self, networks: Networks, history: list[dict]) -> list[dict]:
+        """The checkpoint holds the lowest validation loss over both phases (and over interrupted
+        runs): that is the model we keep."""
+        if not self.checkpointer:
+            return history
+        self.checkpointer.restore_weights(networks.model)
+        return self.checkpointer.state()["history"]
+
+    def _fit_neither(self, train_views: list[np.ndarray], y_train: np.ndarray,
+                     val_views: list[np.ndarray]) -> tuple[PetScorer, float]:
+        """The pet score on frozen pooled features, and its "neither" threshold: `neither_rate` of the
+        held-out training and validation photos fall under it (docs/TRUST.md)."""
+        try:
+            imagenet = imagenet_classifier(resolve_classifier_weights(self.config.weights))
+        except ModelError as exc:
+            log(f"Warning: {exc} Without it, 'neither' rests on similarity and density alone, which refuses more "
+                "cats and dogs of breeds the training photos lack.")
+            imagenet = None
+        # With test-time augmentation the pet score is averaged over the photo and its mirror image:
+        # the threshold is chosen on the same average where both views were computed.
+        views = 2 if self.tta and len(train_views) > 1 and len(val_views) > 1 else 1
+        scorer, held_out = fit_pet_scorer(train_views[:views], y_train, imagenet, self.config.seed, val_views[:views])
+        threshold = float(np.quantile(held_out, self.config.neither_rate))
+        refused = float(np.mean(held_out < threshold))
+        log(f"'neither' threshold {threshold:.3f}: {refused:.2%} of {len(held_out)} held-out training photos under it.")
+        return scorer, threshold
+
+    def _fit_temperature(self, networks: Networks, val_p: np.ndarray, val_labels: np.ndarray) -> tuple[float | None, dict]:
+        """Temperature scaling on the validation photos only, folded into the head (so into the
+        deployable model and every export). `val_p` is [n, views]: with test-time augmentation the
+        views are averaged after calibration, as predict does."""
+        if not self.config.calibrate:
+            return None, {}
+        temperature = fit_temperature(val_p, val_labels)
+        fold_temperature(networks.model, temperature)
+        return temperature, {
+            "temperature": temperature,
+            "validation_ece_before": expected_calibration_error(val_labels, val_p.mean(axis=1)),
+            "validation_ece_after": expected_calibration_error(val_labels, apply_temperature(val_p, temperature).mean(axis=1)),
+        }
+
+
+def head_epochs(history: list[dict]) -> int:
+    return sum(1 for row in history if row["phase"] == "head")
+
+
+def head_outputs(networks: Networks, views: list[np.ndarray]) -> np.ndarray:
+    """p(dog) of pooled features through the head, [n, views]."""
+    return np.stack([np.asarray(networks.head.predict(v, batch_size=256, verbose=0))[:, 0] for v in views], axis=1)
+
+
+class ViewCache:
+    """What the frozen part computes for each photo that decodes (or its mirror image), cached on
+    disk by photo content and backbone; computed on Ray first when the trainer has a Ray cluster."""
+
+    def __init__(self, trainer: Trainer, networks: Networks, weights: Path, source: PhotoSource, report: DataReport):
+        config = trainer.config
+        self.trainer, self.report = trainer, report
+        self.cached_model = trainer.strategy.cached_model(networks)
+        self.namespace = f"mobilenetv2-{config.image_size}-{file_digest(weights)[:16]}-{DECODER_VERSION}" + trainer.strategy.namespace_suffix
+        directory = FeatureCache.directory(trainer.cache_path)
+        self.compute = feature_function(self.cached_model, config.feature_engine, directory, self.namespace)
+        self.on_ray: dict[int, np.ndarray] | None = None
+        if trainer.ray is not None:
+            self.on_ray = self._on_ray(networks, source, directory)
+
+    def _on_ray(self, networks: Networks, source: PhotoSource, directory: Path) -> dict[int, np.ndarray]:
+        from .ray_features import extract_features_ray  # Ray is an optional extra
+
+        if self.trainer.config.fine_tune_blocks:
+            raise UsageError("Training on Ray caches pooled features; --fine-tune-blocks needs activations below the "
+                             "blocks, so train without --ray.")
+        cache = FeatureCache(self.trainer.cache_path, namespace=self.namespace)
+        try:
+            backbone_file = converted_backbone(networks.features, directory, self.namespace)
+            assert self.trainer.ray is not None
+            return extract_features_ray(source, backbone_file, self.trainer.config.image_size, cache, self.report, **self.trainer.ray)
+        finally:
+            cache.close()
+
+    def part(self, source: PhotoSource, labels: np.ndarray, indices: np.ndarray, views: int) -> Part:
+        kept, photos = self._view(source, indices, mirror=False)
+        arrays = [photos] + [self._view(source, kept, mirror=True)[1] for _ in range(views - 1)]
+        return Part(source, kept, labels[kept].astype(np.float32), arrays)
+
+    def _view(self, source: PhotoSource, indices: np.ndarray, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
+        config = self.trainer.config
+        if self.on_ray is not None and not mirror:  # mirror images are computed here, from the photos
+            found = self.on_ray
+        else:
+            compute: Callable[[np.ndarray], np.ndarray] = self.compute
+            if mirror:
+                compute = lambda pixels: self.compute(np.ascontiguousarray(pixels[:, :, ::-1]))  # noqa: E731
+            cache = FeatureCache(self.trainer.cache_path, namespace=self.namespace + ("-mirror" if mirror else ""))
+            try:
+                # The photo view reports what failed to decode; the mirror view would only repeat it.
+                report = DataReport(source.description) if mirror else self.report
+                found = extract_features(source, indices, compute, cache, report, config.image_size, config.batch_size,
+                                         config.decode_threads, "Mirror-image features" if mirror else "Backbone features")
+            finally:
+                cache.close()
+        kept = np.array([i for i in indices if int(i) in found], dtype=np.int64)
+        if kept.size == 0:
+            raise DataError(f"No photo of {source.description} could be decoded; see the skipped list with `catdog data inspect`.")
+        shape = tuple(self.cached_model.output_shape[1:])
+        return kept, np.stack([found[int(i)].reshape(-1) for i in kept]).reshape(len(kept), *shape)
+
+
+# -------------------------------------------------------------------- strategies
+
+
+class HeadOnly:
+    """The original recipe: the frozen backbone's pooled features are cached; only the head trains."""
+
+    namespace_suffix = ""
+
+    def cached_model(self, networks: Networks):
+        return networks.features
+
+    def pooled(self, networks: Networks, views: list[np.ndarray]) -> list[np.ndarray]:
+        return views
+
+    def tune(self, trainer: Trainer, networks: Networks, history: list[dict], done: int, train: Part, val: Part,
+             frozen_val: list[np.ndarray]) -> tuple[list[dict], np.ndarray]:
+        """(history, p(dog) of the validation views [n, views]) after this strategy's fine-tuning."""
+        return history, head_outputs(networks, frozen_val)
+
+    def frozen_cut(self, networks: Networks) -> str | None:
+        """Where the tuned layers start (None: nothing tuned): the pet score's frozen branch runs from there."""
+        return None
+
+
+class TopLayersOnPixels(HeadOnly):
+    """Fine-tune the top `fine_tune` layers on decoded pixels, with random augmentation when asked."""
+
+    def __init__(self, layers: int):
+        self.layers = layers
+
+    def tune(self, trainer, networks, history, done, train, val, frozen_val):
+        config = trainer.config
+        callbacks = trainer.fine_tune_callbacks(networks, history)
+        with tempfile.TemporaryDirectory(prefix="catdog-") as scratch:
+            train_store = PixelStore(train.source, train.kept, config.image_size, config.decode_threads, Path(scratch),
+                                     "Decoding training photos")
+            val_store = PixelStore(val.source, val.kept, config.image_size, config.decode_threads, Path(scratch),
+                                   "Decoding validation photos")
+            try:
+                if done < config.fine_tune_epochs:
+                    with trainer.interrupt.fitting():
+                        history = history + fine_tune(networks, train_store, val_store, config, head_epochs(history) + 1,
+                                                      done, callbacks)
+                history = trainer.keep_best(networks, history)
+                # p(dog) through the tuned model, from the store: the photos are decoded once.
+                val_p = np.concatenate([store_outputs(networks.model, val_store, config.batch_size, mirror)
+                                        for mirror in ((False, True) if len(val.views) > 1 else (False,))], axis=1)
+            finally:
+                train_store.close()
+                val_store.close()
+        return history, val_p
+
+    def frozen_cut(self, networks):
+        return frozen_cut(networks.backbone, self.layers)
+
+
+class TopBlocksOnActivations:
+    """Fine-tune the top `fine_tune_blocks` MobileNetV2 blocks on activations cached below them: only
+    the thawed blocks run each step."""
+
+    def __init__(self, blocks: int):
+        self.blocks = blocks
+        self.namespace_suffix = f"-{cut_layer(blocks)}"
+
+    def cached_model(self, networks):
+        return image_to_cut(networks, self.blocks)
+
+    def pooled(self, networks, views):
+        return [pooled_features(networks, self.blocks, v) for v in views]
+
+    def tune(self, trainer, networks, history, done, train, val, frozen_val):
+        config = trainer.config
+        if done < config.fine_tune_epochs:
+            callbacks = trainer.fine_tune_callbacks(networks, history)
+            with trainer.interrupt.fitting():
+                history = history + fine_tune_blocks(networks, train.views, train.labels, (val.views[0], val.labels), config,
+                                                     head_epochs(history) + 1, done, callbacks)
+        history = trainer.keep_best(networks, history)
+        return history, head_outputs(networks, self.pooled(networks, val.views))
+
+    def frozen_cut(self, networks):
+        return cut_layer(self.blocks)
+
+
+Strategy = HeadOnly | TopLayersOnPixels | TopBlocksOnActivations
+
+
+def strategy_for(config: TrainConfig) -> Strategy:
+    if config.fine_tune_blocks:
+        return TopBlocksOnActivations(config.fine_tune_blocks)
+    if config.fine_tune:
+        return TopLayersOnPixels(config.fine_tune)
+    return HeadOnly()
