@@ -10,7 +10,7 @@ export KERAS_HOME   := $(CURDIR)/.keras_home
 export CATDOG_CACHE := $(CURDIR)/.cache/catdog
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup weights browser demo lint test test-fast clean
+.PHONY: setup weights browser web-runtime demo lint test test-fast clean
 
 setup: $(VENV)/.installed weights
 
@@ -34,11 +34,16 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# The web export's in-browser runtime (npm @mediapipe/tasks-vision, pinned, sha512-checked) into the
+# project-local cache, so that exporting and its tests never download.
+web-runtime: setup
+	$(BIN)/python -c "from catdog.edge.web_runtime import runtime_files; runtime_files()"
+
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
 
-test: lint browser
+test: lint browser web-runtime
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The tests that train nothing: under a minute, for the edit-test loop.

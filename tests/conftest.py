@@ -144,17 +144,24 @@ def trained(tmp_path_factory, small_train, small_test):
     return catdog.train(small_train, test=small_test, out=tmp_path_factory.mktemp("runs"), name="api")
 
 
-EXPORTED = ("onnx", "tflite", "tflite-int8")
+EXPORTED = ("onnx", "tflite", "tflite-fp16", "tflite-int8", "savedmodel", "web")
+# The web runtime tarball `make web-runtime` puts in the project's cache: tests never download it.
+WEB_RUNTIME = Path(os.environ.get("CATDOG_CACHE", ROOT / ".cache" / "catdog")) / "web-runtime" / "tasks-vision-1.1.0.tgz"
 
 
 @pytest.fixture(scope="session")
-def exported_run(trained, tmp_path_factory, small_train):
-    """A copy of the trained run with verified ONNX, TFLite and TFLite int8 exports, made by the CLI."""
+def web_runtime_tarball() -> Path:
+    assert WEB_RUNTIME.is_file(), f"{WEB_RUNTIME} is missing: run `make web-runtime` first"
+    return WEB_RUNTIME
+
+
+@pytest.fixture(scope="session")
+def exported_run(trained, tmp_path_factory, small_train, web_runtime_tarball):
+    """A copy of the trained run with every export (`--format all`: ONNX, the three TFLite files,
+    SavedModel and the web page), made by the CLI as a user would."""
     run = tmp_path_factory.mktemp("exported") / "run"
     shutil.copytree(trained.run_dir, run)
-    args = [CATDOG, "export", "--model", str(run), "--data", str(small_train)]
-    for fmt in EXPORTED:
-        args += ["--format", fmt]
+    args = [CATDOG, "export", "--model", str(run), "--data", str(small_train), "--format", "all", "--runtime", str(web_runtime_tarball)]
     result = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "CATDOG_PROGRESS": "0"})
     assert result.returncode == 0, result.stderr
     return run

@@ -48,3 +48,28 @@ def test_answer_metrics_count_neither_on_a_pet_as_wrong():
     assert classification_metrics(labels, p_dog, 0, RULE)["accuracy"] == pytest.approx(4 / 5)
     without = answer_metrics(labels, p_dog, pet, RULE.without_neither())
     assert without["refused"] == 0 and without["answer_accuracy"] == pytest.approx(4 / 5)
+
+
+@pytest.mark.parametrize("rule", [RULE, Decision(threshold=0.3, neither_below=1.5, pet_slope=3.0), Decision(neither_below=None)])
+def test_three_scores_put_the_answer_on_top_and_give_back_both_outputs(rule):
+    """What the TFLite files output (for MediaPipe): the largest score is the answer; p(dog) and the
+    pet score come back from the scores for our own engines."""
+    rng = np.random.default_rng(7)
+    p, pet = rng.uniform(0, 1, 2000), rng.normal(0, 6, 2000)
+    scores = rule.scores(p, pet)
+    assert np.allclose(scores.sum(axis=1), 1.0)
+    assert (scores.argmax(axis=1) == rule.codes(p, pet)).all()
+    back = rule.from_scores(scores)
+    assert np.allclose(back[:, 0], p, atol=1e-9)
+    if rule.refuses:
+        assert np.allclose(back[:, 1], pet, atol=1e-6)
+
+
+def test_the_keras_layer_computes_the_same_scores():
+    from catdog.model.layers import AnswerScores
+
+    rng = np.random.default_rng(3)
+    outputs = np.stack([rng.uniform(0, 1, 500), rng.normal(-1, 4, 500)], axis=1).astype(np.float32)
+    rule = Decision(threshold=0.4, neither_below=-1.0, pet_slope=3.0)
+    layer = AnswerScores(rule.threshold, rule.neither_below, rule.pet_slope)
+    assert np.allclose(np.asarray(layer(outputs)), rule.scores(outputs[:, 0], outputs[:, 1]), atol=1e-5)

@@ -35,7 +35,7 @@ def test_gradcam_heat_lies_on_the_cat_not_on_the_grey_half(trained, tmp_path):
 
 def test_neither_separates_flowers_from_cats_and_dogs(trained, small_test):
     classifier = trained.classifier
-    assert classifier.neither_threshold is not None
+    assert classifier.neither_threshold_ is not None
     metrics = classifier.evaluate(small_test, ood=OOD)
     ood = metrics["ood"]
     # A small model (160 training photos) separates far better than chance, where refusing about 1 % of
@@ -46,7 +46,7 @@ def test_neither_separates_flowers_from_cats_and_dogs(trained, small_test):
     flowers = classifier.predict_photos(OOD)
     assert sum(p.label == "neither" for p in flowers) == round(ood["refused_ood"] * 100)
     # The answer is "neither" exactly when the pet score is under the run's threshold.
-    assert all((p.label == "neither") == (p.pet_score < classifier.neither_threshold) for p in flowers)
+    assert all((p.label == "neither") == (p.pet_score < classifier.neither_threshold_) for p in flowers)
 
 
 def test_the_saved_model_computes_the_fitted_pet_score(trained):
@@ -101,7 +101,7 @@ def test_temperature_scaling_recovers_a_known_temperature_and_is_folded_into_the
     assert fit_temperature(1 / (1 + np.exp(-z)), y) == pytest.approx(2.5, rel=0.05)
     metrics = json.loads((trained.run_dir / "metrics.json").read_text())
     calibration = metrics["calibration"]
-    assert calibration["temperature"] == trained.classifier.temperature > 0
+    assert calibration["temperature"] == trained.classifier.temperature_ > 0
     assert {"validation_ece_before", "validation_ece_after", "test_ece_before", "test_ece_after"} <= set(calibration)
     assert calibration["validation_ece_after"] <= calibration["validation_ece_before"] + 1e-9
     assert (trained.run_dir / "reliability.png").is_file()

@@ -203,3 +203,12 @@ def test_serve_settings_reach_uvicorn_workers_through_the_environment(tta, tmp_p
     for key, value in settings.to_environment().items():
         monkeypatch.setenv(key, value)
     assert ServeSettings.from_environment() == settings
+
+
+def test_an_internal_error_is_reported_in_one_short_line():
+    from catdog.cli import _first_sentence
+
+    tensor = "array([[[176., 159., 141.],\n" * 5000  # TensorFlow put whole tensors in such messages
+    text = _first_sentence(TypeError(f"Binding inputs to tf.function failed due to `Can not cast <tf.Tensor: numpy=\n{tensor}"))
+    assert "\n" not in text and len(text) <= 160 and text.startswith("Binding inputs to tf.function failed")
+    assert _first_sentence(RuntimeError("Disk full. Then more words.")) == "Disk full"

@@ -22,10 +22,13 @@ from .data.pipeline import decode_batches
 from .data.sources import CLASS_NAMES, Photo, PhotoSource, check_labels
 from .decide import Decision
 from .errors import DataError, ModelError
+from .evaluate.metrics import answer_metrics, classification_metrics, ood_metrics
+from .explain.run import explain
 from .files import atomic_path
 from .progress import progress_bar
 from .run_folder import RunFolder
 from .runtime import Engine
+from .runtime.keras_engine import KerasEngine
 from .runtime.select import open_engine
 
 
@@ -103,7 +106,6 @@ class Classifier:
         """Train on `data` (a source spec or PhotoSource); validate on a stratified split of it unless
         `validation_data` is given. `checkpointer` (training.checkpoint.Checkpointer) makes the fit
         crash-safe and resumable."""
-        from .runtime.keras_engine import KerasEngine
         from .training.trainer import Trainer  # TensorFlow: loaded when training, not on import
 
         trainer = Trainer(self.config, tta=self.tta, cache_path=self.cache_path, checkpointer=checkpointer, ray=self.ray)
@@ -153,14 +155,10 @@ class Classifier:
 
     def explain(self, inputs: Any) -> list:
         """Grad-CAM Explanation (id, label, p_dog, heatmap [s, s] in [0, 1], pixels) per readable photo."""
-        from .explain.run import explain
-
         return explain(self, inputs)
 
     def keras_model(self):
         """The Keras model (for Grad-CAM), loaded from the run when another engine serves predictions."""
-        from .runtime.keras_engine import KerasEngine
-
         if isinstance(self.engine, KerasEngine):
             return self.engine.model
         if self.model_path is None:
@@ -226,8 +224,6 @@ class Classifier:
         and what users are answered: refused (cats and dogs answered "neither"), answer_accuracy (answer
         = truth, "neither" counted wrong), answers (rows cat, dog; columns cat, dog, neither). With `ood`
         (photos with no cat or dog) also ood = {auroc, refused_ood, refused_in}."""
-        from .evaluate.metrics import answer_metrics, classification_metrics, ood_metrics
-
         scores = self.scores(data)
         if len(scores.p_dog) == 0:
             raise DataError(f"No photo of {scores.report.source} could be decoded, so there is nothing to evaluate.")

@@ -212,8 +212,9 @@ def predict(
 @app.command()
 def export(
     model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME)."),
-    formats: list[str] = typer.Option(..., "--format", help="onnx, tflite, tflite-fp16, tflite-int8, savedmodel or all; repeatable."),
+    formats: list[str] = typer.Option(..., "--format", help="onnx, tflite, tflite-fp16, tflite-int8, savedmodel, web or all; repeatable."),
     data: Optional[str] = typer.Option(None, "--data", help="Photos to verify (and calibrate int8) with; default: the run's training data."),
+    runtime: Optional[Path] = typer.Option(None, "--runtime", help="For web without internet: the .tgz `npm pack @mediapipe/tasks-vision@1.1.0` writes."),
 ) -> None:
     """Write RUN/export/ files, each verified against the Keras model on real photos."""
     from .export import export_run
@@ -225,9 +226,13 @@ def export(
     for column in ("format", "file", "max |Δp|", "max |Δpet|", "same answer", "images/s", "MB"):
         table.add_column(column, justify="right")
     for fmt in chosen:
-        record = export_run(run, fmt, data)
-        table.add_row(fmt, f"export/{record['file']}", f"{record['max_abs_diff']:.2e}", f"{record['max_pet_score_diff']:.2e}",
-                      f"{record['answer_agreement']:.1%}",
+        record = export_run(run, fmt, data, runtime)
+        if fmt == "web":
+            table.add_row(fmt, f"export/{record['file']}/", f"({record['model_from']})", "", f"{record['answer_agreement']:.1%}", "", f"{record['bytes'] / 2**20:.1f}")
+            continue
+        mediapipe = record.get("mediapipe", {})
+        same = f"{record['answer_agreement']:.1%}" + (f" (MediaPipe {mediapipe['answer_agreement']:.1%})" if mediapipe.get("checked") else "")
+        table.add_row(fmt, f"export/{record['file']}", f"{record['max_abs_diff']:.2e}", f"{record['max_pet_score_diff']:.2e}", same,
                       f"{record['images_per_second']:.0f}", f"{record['bytes'] / 2**20:.1f}")
     _out.print(table)
 
@@ -363,9 +368,16 @@ def main() -> None:
     except Exception as exc:
         if _state["debug"]:
             raise
-        console.print(f"[red]Internal error:[/red] {type(exc).__name__}: {escape(str(exc))}. Rerun with --debug for the traceback and report it.",
-                      highlight=False, soft_wrap=True)
+        console.print(f"[red]Internal error:[/red] {type(exc).__name__}: {escape(_first_sentence(exc))}. "
+                      "Rerun with --debug for the traceback and report it.", highlight=False, soft_wrap=True)
         sys.exit(INTERNAL_ERROR_EXIT)
+
+
+def _first_sentence(exc: Exception, limit: int = 160) -> str:
+    """An unexpected error's message cut to one line: some (TensorFlow's) hold whole tensors."""
+    text = " ".join(str(exc).strip().split("\n", 1)[0].split()) or "no message"
+    text = text.split(". ", 1)[0].rstrip(".")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ class Decision:
         if self.neither_below is None:
             return np.ones_like(np.asarray(pet_score, dtype=np.float64))
         z = self.pet_slope * (np.asarray(pet_score, dtype=np.float64) - self.neither_below)
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+        return _sigmoid(z)
 
     def confidence(self, p_dog: float, pet_score: float | None = None) -> float:
         """How sure the answer is: p of the chosen class, or 1 - p(pet) for "neither"."""
@@ -64,5 +64,42 @@ class Decision:
             return float(1.0 - self.pet_probability(np.array([pet_score]))[0])
         return float(p_dog if code == 1 else 1.0 - p_dog)
 
+    def scores(self, p_dog: np.ndarray, pet_score: np.ndarray) -> np.ndarray:
+        """Three scores per photo, [cat, dog, neither], that sum to one and whose largest is the
+        answer: what a MediaPipe ImageClassifier reports as its top category. With d = p(dog) moved
+        so that the threshold sits at one half and q = pet_probability:
+        [(1 - d) q, d q, (1 - q) max(d, 1 - d)], normalised. q >= 1/2 exactly when the pet score is
+        at or above `neither_below`, so "neither" wins exactly when `codes` says so."""
+        d = self._dog_share(np.asarray(p_dog, dtype=np.float64))
+        if self.neither and self.neither_below is not None:
+            z = self.pet_slope * (np.asarray(pet_score, dtype=np.float64) - self.neither_below)
+            q, not_q = _sigmoid(z), _sigmoid(-z)  # 1 - q computed on its own: no cancellation
+        else:
+            q, not_q = np.ones_like(d), np.zeros_like(d)
+        raw = np.stack([(1 - d) * q, d * q, not_q * np.maximum(d, 1 - d)], axis=-1)
+        return raw / raw.sum(axis=-1, keepdims=True)
+
+    def from_scores(self, scores: np.ndarray) -> np.ndarray:
+        """[p(dog), pet score] back from `scores` (what the engines return for a three-score file)."""
+        s = np.asarray(scores, dtype=np.float64)
+        pets = s[:, 0] + s[:, 1]
+        d = np.divide(s[:, 1], pets, out=np.full(len(s), 0.5), where=pets > 0)
+        p_dog = d * self.threshold / (d * self.threshold + (1 - d) * (1 - self.threshold))
+        if not (self.neither and self.neither_below is not None):
+            return np.stack([p_dog, np.full(len(s), np.inf)], axis=-1)
+        tiny = np.finfo(np.float64).tiny
+        logit_q = np.log(np.maximum(np.maximum(s[:, 0], s[:, 1]), tiny)) - np.log(np.maximum(s[:, 2], tiny))
+        return np.stack([p_dog, self.neither_below + logit_q / self.pet_slope], axis=-1)
+
+    def _dog_share(self, p_dog: np.ndarray) -> np.ndarray:
+        """p(dog) mapped so that the dog threshold sits at 0.5 (the identity when it is 0.5)."""
+        t = self.threshold
+        return p_dog * (1 - t) / (p_dog * (1 - t) + (1 - p_dog) * t)
+
     def without_neither(self) -> Decision:
         return Decision(self.threshold, self.neither_below, False, self.pet_slope)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z) without overflow for any z (and exact in the tails, where scores need it)."""
+    return np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=np.float64)))

@@ -4,7 +4,9 @@ is written; one that fails the check is deleted, never left behind as if it were
 
 from __future__ import annotations
 
+import functools
 import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -14,8 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
+from .data.decode import decode_image
 from .data.pipeline import decode_batches
-from .data.sources import open_source
+from .data.sources import Photo, open_source
+from .decide import ANSWERS, Decision
+from .edge.mediapipe_check import mediapipe_answers, mediapipe_available
+from .edge.metadata import ClassifierMetadata, add_classifier_metadata
+from .edge.web import write_web_export
 from .errors import ModelError, UsageError
 from .files import file_digest
 from .progress import log
@@ -23,32 +31,41 @@ from .quiet import native_output_silenced
 from .run_folder import RunFolder
 from .runtime import Engine
 from .runtime.keras_engine import KerasEngine
-from .runtime.manifest import FORMATS, MANIFEST_FILE, export_path, read_manifest, write_manifest
+from .runtime.manifest import FORMATS, MANIFEST_FILE, export_path, read_manifest, usable_exports, write_manifest
+from .runtime.onnx_engine import OnnxEngine
+from .runtime.tflite_engine import TfliteEngine
 
 VERIFY_PHOTOS = 64
 # Pictures with no cat or dog (noise, stripes, gradients, flat colour) join the check, so that an
 # export is seen to answer "neither" where the Keras model does, not only cat and dog.
 NON_PET_PICTURES = 8
 CALIBRATION_PHOTOS = 128
+MEDIAPIPE_AGREEMENT = 0.99  # below this share of same answers, export warns
+# The web page runs the int8 file: in Chromium on 2 cores it classifies a photo in ~35 ms against
+# ~57 ms for float16 (docs/BENCHMARKS.md), for 3.7 MB more to load.
+WEB_MODEL_FORMAT = "tflite-int8"
 # Per format: largest allowed |p(dog) exported - p(dog) Keras|, the same for the pet score (in its
 # own units: standardised evidence, the "neither" threshold near -2), and the smallest share of
 # photos that get the same answer (cat, dog or neither) from the export as from the Keras model.
 TOLERANCES = {
     "onnx": (1e-3, 1e-2, 1.0), "tflite": (1e-3, 1e-2, 1.0), "savedmodel": (1e-4, 1e-3, 1.0),
-    "tflite-fp16": (0.02, 0.25, 1.0), "tflite-int8": (0.25, 1.5, 0.97),
+    "tflite-fp16": (0.05, 0.25, 1.0), "tflite-int8": (0.25, 1.5, 0.97),
 }
 
 
-def _sample_pixels(data: str, count: int, image_size: int) -> np.ndarray:
+def _sample_photos(data: str, count: int, image_size: int) -> tuple[list[Photo], np.ndarray]:
+    """The first `count` readable photos of `data` and their pixels at the model's size."""
     source = open_source(data, require_labels=False)
+    photos: list[Photo] = []
     pixels: list[np.ndarray] = []
-    for _, batch in decode_batches(source.photos(), image_size, 32, 4):
+    for kept, batch in decode_batches(source.photos(), image_size, 32, 4):
+        photos.extend(kept)
         pixels.extend(batch)
         if len(pixels) >= count:
             break
     if not pixels:
         raise ModelError(f"No readable photos in {data} to verify the export with; pass --data PATH.")
-    return np.stack(pixels[:count])
+    return photos[:count], np.stack(pixels[:count])
 
 
 def non_pet_pictures(count: int, size: int, seed: int = 0) -> np.ndarray:
@@ -65,19 +82,28 @@ def non_pet_pictures(count: int, size: int, seed: int = 0) -> np.ndarray:
     return np.stack([kinds[i % len(kinds)]() for i in range(count)]).astype(np.uint8)
 
 
-# In the int8 file only the backbone is quantized: the head and the pet score stay float. The pet
-# score compares features with fitted statistics (distances, log-odds over 1000 classes); int8
-# rounding there, with ranges calibrated on pets, clipped the scores of photos with no pet and
-# changed one answer in ten. Matched by name in the converter's graph; ops the backbone never uses
-# are kept float by type too.
-FLOAT_NODE_NAMES = ("pet_score", "/head", "frozen_pool", "p_dog_and_pet_score")
-FLOAT_OP_TYPES = ["SUM", "EXP", "LOG", "RSQRT", "SQRT", "REDUCE_MAX", "MAXIMUM", "MINIMUM", "CONCATENATION"]
+# In the int8 file only the backbone is quantized: the head, the pet score and the answer scores stay
+# float. The pet score compares features with fitted statistics (distances, log-odds over 1000
+# classes); int8 rounding there, with ranges calibrated on pets, clipped the scores of photos with no
+# pet and changed one answer in ten. Matched by name in the converter's graph; ops the backbone never
+# uses are kept float by type too.
+FLOAT_NODE_NAMES = ("pet_score", "/head", "frozen_pool", "p_dog_and_pet_score", "answer_scores")
+FLOAT_OP_TYPES = ["SUM", "EXP", "LOG", "RSQRT", "SQRT", "REDUCE_MAX", "MAXIMUM", "MINIMUM", "CONCATENATION", "LOGISTIC", "DIV"]
+TFLITE_FORMATS = ("tflite", "tflite-fp16", "tflite-int8")
+
+
+def answer_model(model, decision: Decision):
+    """The model TFLite files hold: pixels -> [cat, dog, neither] scores whose largest is the answer."""
+    import keras
+
+    from .model.layers import AnswerScores
+
+    scores = AnswerScores(decision.threshold, decision.neither_below, decision.pet_slope, name="answer_scores")(model.outputs[0])
+    return keras.Model(model.inputs, scores, name="catdog_answers")
 
 
 def _saved_model_for_conversion(model, folder: Path) -> None:
     """The SavedModel the LiteRT converter starts from (what Keras' own litert export builds)."""
-    import functools
-
     import keras
     import tensorflow as tf
 
@@ -89,21 +115,27 @@ def _saved_model_for_conversion(model, folder: Path) -> None:
     archive.write_out(str(folder), verbose=False)
 
 
-def _int8_litert(model, target: Path, calibration: np.ndarray) -> None:
-    """int8 backbone (weights and activations, calibrated on real photos), float head and pet score,
-    float input and output so every engine takes the same pixels."""
-    import tempfile
-
+def _litert(model, fmt: str, calibration: np.ndarray) -> bytes:
+    """float32 / float16 weights / int8 LiteRT bytes. int8: the backbone's weights and activations
+    calibrated on real photos, the head, pet score and answer scores float, uint8 pixels in (what
+    MediaPipe feeds a quantised model), float scores out."""
     import tensorflow as tf
+    from tensorflow.lite.python import util  # changes a quantised model's input type
 
-    def representative():
-        for image in calibration:
-            yield [image[None].astype(np.float32)]
-
-    with tempfile.TemporaryDirectory(prefix="catdog-int8-") as folder:
+    with tempfile.TemporaryDirectory(prefix="catdog-litert-") as folder:
         _saved_model_for_conversion(model, Path(folder))
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        if fmt == "tflite":
+            return converter.convert()
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if fmt == "tflite-fp16":
+            converter.target_spec.supported_types = [tf.float16]
+            return converter.convert()
+
+        def representative():
+            for image in calibration:
+                yield [image[None].astype(np.float32)]
+
         converter.representative_dataset = representative
         float_model = tf.lite.TFLiteConverter.from_saved_model(folder).convert()
         names = [t["name"] for t in _tensor_details(float_model) if any(key in t["name"] for key in FLOAT_NODE_NAMES)]
@@ -112,49 +144,58 @@ def _int8_litert(model, target: Path, calibration: np.ndarray) -> None:
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=converter, debug_dataset=lambda: ([image[None].astype(np.float32)] for image in calibration[:2]),
                 debug_options=options)
-            target.write_bytes(debugger.get_nondebug_quantized_model())
+            quantized = debugger.get_nondebug_quantized_model()
+        # uint8 pixels in, replacing the float input and its QUANTIZE op (what the converter's own
+        # inference_input_type does, which the debugger's path does not apply)
+        return util.modify_model_io_type(quantized, inference_input_type=tf.uint8, inference_output_type=tf.float32)
 
 
 def _tensor_details(model_bytes: bytes) -> list[dict]:
     from ai_edge_litert.interpreter import Interpreter
 
-    return Interpreter(model_content=model_bytes).get_tensor_details()
+    with native_output_silenced():
+        return Interpreter(model_content=model_bytes).get_tensor_details()
 
 
-def _write(model, fmt: str, target: Path, calibration: np.ndarray) -> None:
-    import tensorflow as tf
+def _metadata(run: RunFolder) -> ClassifierMetadata:
+    return ClassifierMetadata(
+        name="mobilenetv2-catdog", version=f"{__version__} ({run.path.name})", license="Apache-2.0", author="mobilenetv2-catdog",
+        description="Is there a cat, a dog or neither in this photo? MobileNetV2 transfer learning; "
+                    "the top category is the answer `catdog predict` gives.",
+        labels=ANSWERS)
 
+
+def _write(model, fmt: str, target: Path, calibration: np.ndarray, run: RunFolder) -> None:
     if fmt == "onnx":
         with warnings.catch_warnings():  # tf2onnx still probes np.object, which NumPy 2 warns about
             warnings.simplefilter("ignore", FutureWarning)
             model.export(str(target), format="onnx", verbose=False)
-    elif fmt == "tflite-int8":
-        _int8_litert(model, target, calibration)
-    elif fmt == "tflite-fp16":
-        model.export(str(target), format="litert", verbose=False, optimizations=[tf.lite.Optimize.DEFAULT],
-                     target_spec={"supported_types": [tf.float16]})
-    elif fmt == "tflite":
-        model.export(str(target), format="litert", verbose=False)
+    elif fmt in TFLITE_FORMATS:
+        litert = _litert(answer_model(model, run.decision()), fmt, calibration)
+        target.write_bytes(add_classifier_metadata(litert, _metadata(run)))
     elif fmt == "savedmodel":
         model.export(str(target), format="tf_saved_model", verbose=False)
     else:
         raise UsageError(f"Unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}.")
 
 
-def _runner(fmt: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
+def _runner(fmt: str, path: Path, decision: Decision) -> Callable[[np.ndarray], np.ndarray]:
     if fmt == "savedmodel":
         import tensorflow as tf
 
-        loaded = tf.saved_model.load(str(path))
-        return lambda pixels: np.asarray(loaded.serve(tf.constant(pixels, dtype=tf.float32))).reshape(len(pixels), -1)
-    if FORMATS[fmt][1] == "onnx":
-        from .runtime.onnx_engine import OnnxEngine
+        # As TF Serving and other SavedModel users call it: the serving_default signature, by input name.
+        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        (input_name,) = signature.structured_input_signature[1]
 
+        def serve(pixels: np.ndarray) -> np.ndarray:
+            (output,) = signature(**{input_name: tf.constant(pixels, dtype=tf.float32)}).values()
+            return np.asarray(output).reshape(len(pixels), -1)
+
+        return serve
+    if FORMATS[fmt][1] == "onnx":
         engine: Engine = OnnxEngine(path)
     else:
-        from .runtime.tflite_engine import TfliteEngine
-
-        engine = TfliteEngine(path)
+        engine = TfliteEngine(path, decision=decision)
     return lambda pixels: np.asarray(engine.run(pixels)).reshape(len(pixels), -1)
 
 
@@ -168,20 +209,24 @@ def _images_per_second(predict: Callable[[np.ndarray], np.ndarray], pixels: np.n
     return done / (time.perf_counter() - started)
 
 
-def export_run(run: RunFolder, fmt: str, data: str | None = None) -> dict[str, Any]:
-    """Write RUN/export/<file> for `fmt`, verify it against the Keras model, record it in the manifest."""
+def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path | None = None) -> dict[str, Any]:
+    """Write RUN/export/<file> for `fmt`, verify it against the Keras model, record it in the manifest.
+    `runtime`: the web runtime's npm tarball, for `web` on a machine without internet."""
     if fmt not in FORMATS:
         raise UsageError(f"Unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}.")
     model_path = run.model_path
     if not model_path.is_file():
         raise ModelError(f"No model at {model_path}; pass a run folder made by `catdog train`.")
+    if fmt == "web":
+        return _export_web(run, data, runtime)
     data = data or run.read_config().get("data")
     if not data:
         raise UsageError("Pass --data PATH with a few photos to verify the export against the Keras model.")
     model = KerasEngine.load(model_path).model
     size = int(model.input_shape[1])
-    samples = _sample_pixels(data, max(VERIFY_PHOTOS, CALIBRATION_PHOTOS if fmt == "tflite-int8" else 0), size)
-    verify = np.concatenate([samples[:VERIFY_PHOTOS], non_pet_pictures(NON_PET_PICTURES, size)])
+    photos, samples = _sample_photos(data, max(VERIFY_PHOTOS, CALIBRATION_PHOTOS if fmt == "tflite-int8" else 0), size)
+    non_pets = non_pet_pictures(NON_PET_PICTURES, size)
+    verify = np.concatenate([samples[:VERIFY_PHOTOS], non_pets])
     calibration = samples  # int8 ranges from real photos only
     reference = np.asarray(model.predict_on_batch(verify.astype(np.float32))).reshape(len(verify), -1)
 
@@ -192,8 +237,8 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None) -> dict[str, A
     started = time.perf_counter()
     log(f"Exporting {fmt} …")
     try:
-        _write(model, fmt, staging, calibration)
-        predict = _runner(fmt, staging)
+        _write(model, fmt, staging, calibration, run)
+        predict = _runner(fmt, staging, run.decision())
         exported = predict(verify)
         speed = _images_per_second(predict, verify)
     except Exception:
@@ -215,6 +260,10 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None) -> dict[str, A
         "images_per_second": speed, "bytes": _size(staging), "export_seconds": time.perf_counter() - started,
         "model_sha256": file_digest(model_path), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if verified and fmt in TFLITE_FORMATS:
+        # As an app runs it: the whole photo handed to MediaPipe, which resizes it itself.
+        originals = [decode_image(photo.data or b"", None) for photo in photos[:VERIFY_PHOTOS]] + list(non_pets)
+        record["mediapipe"] = mediapipe_record(staging, originals, [ANSWERS[c] for c in decision.codes(reference[:, 0], pets[1])])
     manifest = read_manifest(run)
     if record["verified"]:
         _remove(final)
@@ -230,6 +279,47 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None) -> dict[str, A
             f"pet score {pet_diff:.3f}, same answer on {agreement:.1%}); it was deleted. Details are in {run.export_dir / MANIFEST_FILE}."
         )
     return record
+
+
+def _export_web(run: RunFolder, data: str | None, runtime: Path | None) -> dict[str, Any]:
+    """The static page around the verified WEB_MODEL_FORMAT TFLite file (exported first when missing)."""
+    if WEB_MODEL_FORMAT not in usable_exports(run):
+        export_run(run, WEB_MODEL_FORMAT, data)
+    model = export_path(run, WEB_MODEL_FORMAT)
+    final = export_path(run, "web")
+    staging = final.with_name(f".partial-{final.name}")
+    _remove(staging)
+    started = time.perf_counter()
+    log("Exporting web …")
+    try:
+        details = write_web_export(staging, model, run.decision(), runtime)
+    except Exception:
+        _remove(staging)
+        raise
+    manifest = read_manifest(run)
+    record = {
+        "format": "web", "file": FORMATS["web"][0], "engine": None, "verified": True,
+        "model_from": WEB_MODEL_FORMAT, "model_file_sha256": file_digest(model), **details,
+        "answer_agreement": manifest["exports"][WEB_MODEL_FORMAT]["answer_agreement"],
+        "bytes": _size(staging), "export_seconds": time.perf_counter() - started,
+        "model_sha256": file_digest(run.model_path), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    _remove(final)
+    staging.rename(final)
+    manifest["exports"]["web"] = record
+    write_manifest(run, manifest)
+    return record
+
+
+def mediapipe_record(model: Path, images: list[np.ndarray], expected: list[str]) -> dict[str, Any]:
+    """How often MediaPipe's ImageClassifier gives the answer `catdog predict` gives (its top category)."""
+    if not mediapipe_available():
+        return {"checked": False, "reason": "mediapipe is not installed (pip install 'mobilenetv2-catdog[train]')"}
+    answers = mediapipe_answers(model, images)
+    agreement = float(np.mean([a == e for a, e in zip(answers, expected)]))
+    if agreement < MEDIAPIPE_AGREEMENT:
+        log(f"MediaPipe's top category matches catdog predict on only {agreement:.1%} of the check photos.")
+    return {"checked": True, "answer_agreement": agreement, "photos_checked": len(answers), "categories": sorted(set(answers))}
 
 
 def _size(path: Path) -> int:

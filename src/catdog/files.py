@@ -61,3 +61,10 @@ def file_digest(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where catdog keeps what it can rebuild or fetch again: $CATDOG_CACHE, else ~/.cache/catdog."""
+    root = os.environ.get("CATDOG_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "catdog")
+    return Path(root)

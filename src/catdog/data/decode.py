@@ -84,8 +84,9 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
-def decode_image(data: bytes, size: int = 224) -> np.ndarray:
-    """Decode `data` into a (size, size, 3) uint8 RGB array.
+def decode_image(data: bytes, size: int | None = 224) -> np.ndarray:
+    """Decode `data` into a (size, size, 3) uint8 RGB array (size None: at its own size, as an app
+    hands a photo to MediaPipe).
 
     EXIF orientation is applied, any colour mode becomes RGB, JPEGs are decoded at reduced scale
     when that is still at least `size` (draft mode: several times faster on large photos).
@@ -93,16 +94,17 @@ def decode_image(data: bytes, size: int = 224) -> np.ndarray:
     """
     image = _open(data)
     try:
-        if image.format == "JPEG":
+        if size is not None and image.format == "JPEG":
             image.draft("RGB", (size, size))
         image = ImageOps.exif_transpose(image)
         image = _to_rgb(image)
-        image = image.resize((size, size), Image.Resampling.BILINEAR)
+        if size is not None:
+            image = image.resize((size, size), Image.Resampling.BILINEAR)
         array = np.asarray(image, dtype=np.uint8)
     except DecodeError:
         raise
     except Exception as exc:
         raise DecodeError(_reason(exc, "corrupt image data")) from exc
-    if array.shape != (size, size, 3):
+    if array.ndim != 3 or array.shape[2] != 3 or (size is not None and array.shape[:2] != (size, size)):
         raise DecodeError(f"decoded to unexpected shape {array.shape}")
     return array

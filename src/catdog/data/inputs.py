@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ..errors import UsageError
 from .sources import MemorySource, PhotoSource, open_inputs, open_source
@@ -57,8 +58,6 @@ def _is_pil(value: Any) -> bool:
 def _encoded(item: Any) -> bytes:
     if isinstance(item, (bytes, bytearray)):
         return bytes(item)
-    from PIL import Image
-
     if isinstance(item, np.ndarray):
         if item.ndim != 3 or item.shape[2] not in (1, 3, 4):
             raise UsageError(f"An image array must be HxWx3 RGB (uint8 0-255); got shape {item.shape}.")

@@ -7,8 +7,11 @@ import glob as globlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
+
 from ..errors import DataError
-from .sources import IMAGE_SUFFIXES, _visible_files
+from .sources import IMAGE_SUFFIXES, FileSource, Photo, image_bytes, image_column, visible_files
 
 FILES_PER_SHARD = 256
 
@@ -30,13 +33,11 @@ class Shard:
 
 def plan_shards(spec: str) -> list[Shard]:
     """Split a parquet file / folder / glob, or an image folder / glob, into shards."""
-    import pyarrow.parquet as pq
-
     path = Path(spec)
     if any(ch in spec for ch in "*?["):
         matches = sorted(Path(p) for p in globlib.glob(spec, recursive=True))
     elif path.is_dir():
-        matches = sorted(path.glob("*.parquet")) or _visible_files(path)
+        matches = sorted(path.glob("*.parquet")) or visible_files(path)
     elif path.is_file():
         matches = [path]
     else:
@@ -57,18 +58,14 @@ def plan_shards(spec: str) -> list[Shard]:
 
 def shard_photos(shard: Shard):
     """The photos of one shard as a MemorySource (ids keep the file and row)."""
-    import pyarrow.parquet as pq
-
-    from .sources import FileSource, _image_bytes, _image_column
-
     if shard.kind == "files":
         return FileSource([(Path(p), None) for p in shard.paths], shard.id)
     file = Path(shard.paths[0])
     reader = pq.ParquetFile(file)
-    column = _image_column(reader.schema_arrow, file)
+    column = image_column(reader.schema_arrow, file)
     first_row = sum(reader.metadata.row_group(g).num_rows for g in range(shard.row_group))
     images = reader.read_row_group(shard.row_group, columns=[column]).column(column).combine_chunks()
-    blobs, names = _image_bytes(images)
+    blobs, names = image_bytes(images)
     ids = [f"{file.name}#{first_row + i}" for i in range(len(blobs))]
     return _NamedMemory(blobs, ids, [n or "" for n in names], shard.id)
 
@@ -83,13 +80,9 @@ class _NamedMemory:
         return len(self.blobs)
 
     def labels(self):
-        import numpy as np
-
         return np.full(len(self.blobs), -1, dtype=np.int64)
 
     def photos(self, indices=None):
-        from .sources import Photo
-
         for index, (data, id_, name) in enumerate(zip(self.blobs, self.ids, self.names)):
             if indices is None or index in indices:
                 yield Photo(index, id_, None, data, name, None if data is not None else "no image bytes in this row (null)")

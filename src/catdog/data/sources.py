@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import pyarrow.parquet as pq
+import pyarrow.types as pat
 
 from ..errors import DataError
+from ..limits import MAX_PHOTO_BYTES
 
 CLASS_NAMES = ("cat", "dog")
 CLASS_FOLDERS = {"cat": 0, "cats": 0, "dog": 1, "dogs": 1}
@@ -63,8 +66,6 @@ def _wanted(indices: Iterable[int] | None) -> set[int] | None:
 
 class ParquetSource:
     def __init__(self, files: Sequence[Path], description: str, require_labels: bool):
-        import pyarrow.parquet as pq
-
         if not files:
             raise DataError(f"No parquet files found at {description}; give a .parquet file, a folder of them or a glob.")
         self.files = [Path(f) for f in files]
@@ -78,7 +79,7 @@ class ParquetSource:
             except Exception as exc:
                 raise DataError(f"{path} is not a readable parquet file ({exc}); check the path or re-export it.") from exc
             schema = meta.schema_arrow
-            self._image_column.append(_image_column(schema, path))
+            self._image_column.append(image_column(schema, path))
             label = next((c for c in LABEL_COLUMNS if c in schema.names), None)
             if label is None and require_labels:
                 raise DataError(
@@ -100,8 +101,6 @@ class ParquetSource:
         return list(self._row_counts)
 
     def labels(self) -> np.ndarray:
-        import pyarrow.parquet as pq
-
         parts = []
         for path, column, rows in zip(self.files, self._label_column, self._row_counts):
             if column is None:
@@ -112,8 +111,6 @@ class ParquetSource:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def photos(self, indices: Iterable[int] | None = None) -> Iterator[Photo]:
-        import pyarrow.parquet as pq
-
         wanted = _wanted(indices)
         offset = 0
         for path, image_col, label_col, rows in zip(self.files, self._image_column, self._label_column, self._row_counts):
@@ -125,7 +122,7 @@ class ParquetSource:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=_READ_BATCH_ROWS, columns=columns):
                 images = batch.column(image_col)
                 labels = batch.column(label_col).to_pylist() if label_col else [None] * batch.num_rows
-                blobs, names = _image_bytes(images)
+                blobs, names = image_bytes(images)
                 for data, name, label in zip(blobs, names, labels):
                     index = offset + row
                     row += 1
@@ -137,14 +134,10 @@ class ParquetSource:
 
 
 def _is_integer(arrow_type) -> bool:
-    import pyarrow.types as pat
-
     return pat.is_integer(arrow_type)
 
 
-def _image_column(schema, path: Path) -> str:
-    import pyarrow.types as pat
-
+def image_column(schema, path: Path) -> str:
     column = next((c for c in IMAGE_COLUMNS if c in schema.names), None)
     if column is None:
         raise DataError(
@@ -160,9 +153,7 @@ def _image_column(schema, path: Path) -> str:
     )
 
 
-def _image_bytes(images) -> tuple[list[bytes | None], list[str | None]]:
-    import pyarrow.types as pat
-
+def image_bytes(images) -> tuple[list[bytes | None], list[str | None]]:
     if pat.is_struct(images.type):
         blobs = images.field("bytes").to_pylist()
         has_path = images.type.get_field_index("path") >= 0
@@ -200,8 +191,6 @@ class FileSource:
 
 
 def _read_file(path: Path) -> tuple[bytes | None, str | None]:
-    from ..limits import MAX_PHOTO_BYTES
-
     try:
         size = path.stat().st_size
         if size > MAX_PHOTO_BYTES:
@@ -211,7 +200,7 @@ def _read_file(path: Path) -> tuple[bytes | None, str | None]:
         return None, f"cannot read file ({exc.strerror or exc})"
 
 
-def _visible_files(root: Path) -> list[Path]:
+def visible_files(root: Path) -> list[Path]:
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -223,7 +212,7 @@ def class_folder_source(root: Path) -> FileSource:
     classes = [d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in CLASS_FOLDERS]
     if not classes:
         raise DataError(f"{root} has no cat/ or dog/ subfolder; put photos in ROOT/cat/ and ROOT/dog/ (cats/dogs, any case, also work).")
-    items = [(path, CLASS_FOLDERS[d.name.lower()]) for d in classes for path in _visible_files(d)]
+    items = [(path, CLASS_FOLDERS[d.name.lower()]) for d in classes for path in visible_files(d)]
     return FileSource(items, str(root))
 
 
@@ -347,7 +336,7 @@ def open_source(spec: str | os.PathLike[str], require_labels: bool = True) -> Ph
         return class_folder_source(path)
     if require_labels:
         raise DataError(f"{path} holds neither parquet files nor cat/ and dog/ subfolders; put photos in {path}/cat and {path}/dog.")
-    return FileSource([(p, None) for p in _visible_files(path)], text)
+    return FileSource([(p, None) for p in visible_files(path)], text)
 
 
 def open_inputs(specs: Sequence[str | os.PathLike[str]]) -> PhotoSource:

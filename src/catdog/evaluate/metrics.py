@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..decide import NEITHER_CODE, Decision
+from ..errors import DataError
 
 
 def expected_calibration_error(y_true: np.ndarray, p_dog: np.ndarray, bins: int = 15) -> float:
@@ -69,7 +70,7 @@ def ood_metrics(in_scores: np.ndarray, ood_scores: np.ndarray, threshold: float)
     from sklearn.metrics import roc_auc_score
 
     if len(in_scores) == 0 or len(ood_scores) == 0:
-        raise ValueError("ood metrics need photos on both sides")
+        raise DataError("No readable photos on one side of the --ood comparison; pass labelled cat/dog photos and a non-empty --ood file.")
     labels = np.concatenate([np.ones(len(in_scores)), np.zeros(len(ood_scores))])
     return {
         "auroc": float(roc_auc_score(labels, np.concatenate([in_scores, ood_scores]))),

@@ -9,6 +9,9 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from ..data.inputs import as_labelled_source
+from ..data.pipeline import decode_batches
+
 Corruption = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 SEVERITIES = (1, 2, 3)
 
@@ -97,9 +100,6 @@ def robustness_table(answer: Callable[[np.ndarray], np.ndarray], batches, seed: 
 
 def evaluate_robustness(classifier, data, limit: int | None = None, seed: int = 0) -> dict:
     """Answer accuracy of `classifier` (its engine, TTA and "neither" settings) on `data` under every corruption."""
-    from ..data.inputs import as_labelled_source
-    from ..data.pipeline import decode_batches
-
     source = as_labelled_source(data)
     labels = source.labels()
     indices = None if limit is None else range(min(limit, len(labels)))

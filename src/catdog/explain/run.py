@@ -6,18 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+from ..data.inputs import as_source
 from ..data.pipeline import decode_batches
 from ..decide import ANSWERS
 from ..files import atomic_path
+from ..report.plots import plot_explanation_grid
 from .gradcam import Explanation, gradcam, overlay
 
 
 def explain(classifier, inputs: Any, batch_size: int = 8) -> list[Explanation]:
     """Grad-CAM for every readable photo of `inputs` (unreadable ones are left out), labelled with the
     answer `catdog predict` gives ("neither" included); the heat shows the evidence for cat or dog."""
-    from ..data.inputs import as_source
-
     model = classifier.keras_model()
     size = int(model.input_shape[1])
     explanations = []
@@ -32,10 +33,6 @@ def explain(classifier, inputs: Any, batch_size: int = 8) -> list[Explanation]:
 
 def write_explanations(explanations: list[Explanation], out: Path) -> list[Path]:
     """One overlay PNG per photo and grid.png with all of them, titled with label and probability."""
-    from PIL import Image
-
-    from ..report.plots import plot_explanation_grid
-
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for number, item in enumerate(explanations):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig
+from ..errors import ModelError
 from .backbone import FEATURE_DIM, build_backbone
 from .pet_score import PetScorer
 
@@ -63,7 +64,7 @@ def backbone_of(model):
         if layer.name.startswith("mobilenetv2"):
             if hasattr(layer, "layers"):
                 return layer
-    raise ValueError("model has no MobileNetV2 backbone")
+    raise ModelError("This model has no MobileNetV2 backbone; pass a model trained with `catdog train`.")
 
 
 def feature_model_of(model):

@@ -69,3 +69,34 @@ class PetScore(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), **self.config_values}
+
+
+@keras.saving.register_keras_serializable(package="catdog")
+class AnswerScores(keras.layers.Layer):
+    """[p(dog), pet score] -> three scores [cat, dog, neither] whose largest is the answer: the
+    output of the TFLite files, so that MediaPipe's top category is what `catdog predict` says.
+    The same formula as decide.Decision.scores (kept equal by a test), with the run's decision
+    settings as constants."""
+
+    def __init__(self, threshold: float = 0.5, neither_below: float | None = None, pet_slope: float = 1.0, **kwargs):
+        kwargs.pop("trainable", None)
+        super().__init__(trainable=False, **kwargs)
+        self.threshold, self.neither_below, self.pet_slope = float(threshold), neither_below, float(pet_slope)
+
+    def call(self, outputs):
+        p_dog, pet = outputs[:, 0:1], outputs[:, 1:2]
+        t = self.threshold
+        dog = p_dog * (1 - t) / (p_dog * (1 - t) + (1 - p_dog) * t)
+        if self.neither_below is None:
+            q, not_q = ops.ones_like(dog), ops.zeros_like(dog)
+        else:
+            z = self.pet_slope * (pet - self.neither_below)
+            q, not_q = ops.sigmoid(z), ops.sigmoid(-z)
+        raw = ops.concatenate([(1 - dog) * q, dog * q, not_q * ops.maximum(dog, 1 - dog)], axis=-1)
+        return raw / ops.sum(raw, axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 3)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold, "neither_below": self.neither_below, "pet_slope": self.pet_slope}

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import h5py
 import numpy as np
 import scipy.linalg
 
@@ -46,8 +47,6 @@ MAX_FIT_PHOTOS = 20_000  # held-out statistics from at most this many photos (a 
 def imagenet_classifier(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(kernel [1280, 1000], bias [1000]) of MobileNetV2's ImageNet classifier, read straight from
     Keras' with-top weights file (no model is built)."""
-    import h5py
-
     with h5py.File(path, "r") as weights:
         layer = weights["predictions"]
         return np.asarray(layer["predictions/kernel"][()], np.float32), np.asarray(layer["predictions/bias"][()], np.float32)

@@ -19,6 +19,7 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     "tflite-fp16": ("model_fp16.tflite", "tflite"),
     "tflite-int8": ("model_int8.tflite", "tflite"),
     "savedmodel": ("saved_model", None),
+    "web": ("web", None),  # a static page around the tflite-fp16 file (catdog.edge.web)
 }
 
 

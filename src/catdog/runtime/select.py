@@ -5,7 +5,10 @@ from __future__ import annotations
 from ..errors import ModelError, UsageError
 from ..run_folder import RunFolder
 from . import ENGINE_NAMES, Engine
+from .keras_engine import KerasEngine
 from .manifest import FORMATS, export_path, usable_exports
+from .onnx_engine import OnnxEngine
+from .tflite_engine import TfliteEngine
 
 
 def open_engine(run: RunFolder, engine: str = "auto", threads: int | None = None) -> Engine:
@@ -29,17 +32,11 @@ def open_engine(run: RunFolder, engine: str = "auto", threads: int | None = None
             path = export_path(run, fastest)
             opened: Engine
             if FORMATS[fastest][1] == "onnx":
-                from .onnx_engine import OnnxEngine
-
                 opened = OnnxEngine(path, threads)
             else:
-                from .tflite_engine import TfliteEngine
-
-                opened = TfliteEngine(path, threads)
+                opened = TfliteEngine(path, threads, decision=run.decision())
             opened.artifact = fastest
             return opened
-    from .keras_engine import KerasEngine
-
     if not run.model_path.is_file():
         raise ModelError(f"No model at {run.model_path}; pass a run folder made by `catdog train` or a .keras file.")
     return KerasEngine.load(run.model_path)

@@ -1,4 +1,8 @@
-"""LiteRT (TensorFlow Lite) engine, from the ai-edge-litert package."""
+"""LiteRT (TensorFlow Lite) engine, from the ai-edge-litert package.
+
+Our TFLite files are made for MediaPipe: they give three scores [cat, dog, neither] (decide.Decision
+.scores), and the int8 file takes uint8 pixels. The engine turns the scores back into the
+[p(dog), pet score] every engine returns, with the run's decision settings."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..decide import Decision
 from ..errors import ModelError
 from ..quiet import native_output_silenced
 from . import EngineBase, default_threads
@@ -15,7 +20,7 @@ from . import EngineBase, default_threads
 class TfliteEngine(EngineBase):
     name = "tflite"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, decision: Decision | None = None):
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
@@ -28,12 +33,21 @@ class TfliteEngine(EngineBase):
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self.image_size = int(self._input["shape"][1])
+        self._input_dtype = np.dtype(self._input["dtype"])
+        self._scores = int(self._output["shape"][-1]) == 3
+        if self._scores and decision is None:
+            raise ModelError(f"{path} gives three scores; open it through its run folder (catdog predict --model RUN).")
+        self.decision = decision
         self._batch: int | None = None
         # One interpreter holds one set of tensors: calls from several threads must take turns.
         self._lock = threading.Lock()
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
-        batch = np.asarray(pixels, dtype=np.float32)
+        batch = np.asarray(pixels)
+        if self._input_dtype == np.uint8:
+            batch = np.clip(np.rint(batch), 0, 255).astype(np.uint8) if batch.dtype != np.uint8 else batch
+        else:
+            batch = batch.astype(np.float32)
         with self._lock:
             if self._batch != len(batch):
                 self.interpreter.resize_tensor_input(self._input["index"], [len(batch), *batch.shape[1:]])
@@ -42,4 +56,7 @@ class TfliteEngine(EngineBase):
                 self._batch = len(batch)
             self.interpreter.set_tensor(self._input["index"], batch)
             self.interpreter.invoke()
-            return self.interpreter.get_tensor(self._output["index"]).copy()
+            output = self.interpreter.get_tensor(self._output["index"]).copy()
+        if self._scores and self.decision is not None:
+            return self.decision.from_scores(output).astype(np.float32)
+        return output

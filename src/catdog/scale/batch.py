@@ -6,9 +6,15 @@ ends with the same result as an uninterrupted run."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..classifier import Classifier
+from ..cluster import ray_session, threads_per_worker
 from ..data.shards import Shard, plan_shards, shard_photos
 from ..files import atomic_path
 from ..progress import log
@@ -22,9 +28,6 @@ def part_path(out: Path, shard: Shard) -> Path:
 
 def score_shard(classifier, shard: Shard, out: Path) -> int:
     """Predict one shard and write its parquet part atomically; returns the rows written."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     predictions = classifier.predict_photos(shard_photos(shard))
     table = pa.table({
         "id": [p.id for p in predictions], "name": [p.name for p in predictions],
@@ -43,11 +46,7 @@ class ShardScorer:
     """A Ray Data actor: loads the model once, then scores whole shards handed to it."""
 
     def __init__(self, model: str, engine: str, out: str, threads: int, neither: bool = True):
-        import os
-
         os.environ["CATDOG_PROGRESS"] = "0"
-        from ..classifier import Classifier
-
         self.classifier = Classifier.load(model, engine=engine, threads=threads, neither=neither)
         self.out = Path(out)
 
@@ -72,8 +71,6 @@ def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False
     if todo and use_ray:
         rows = _score_on_ray(model, todo, out, address, workers, engine, neither)
     elif todo:
-        from ..classifier import Classifier
-
         classifier = Classifier.load(model, engine=engine, neither=neither)
         rows = sum(score_shard(classifier, shard, out) for shard in todo)
     return {"shards": len(shards), "scored_shards": len(todo), "rows": rows, "seconds": time.perf_counter() - started}
@@ -82,8 +79,6 @@ def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False
 def _score_on_ray(model: Path, todo: list[Shard], out: Path, address: str | None, workers: int, engine: str,
                   neither: bool) -> int:
     import ray.data
-
-    from ..cluster import ray_session, threads_per_worker
 
     threads = threads_per_worker(workers)
     with ray_session(address):

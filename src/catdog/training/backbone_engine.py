@@ -13,6 +13,7 @@ import numpy as np
 
 from ..files import atomic_path
 from ..progress import log
+from ..runtime.tflite_engine import TfliteEngine
 
 FEATURE_ENGINES = ("auto", "tflite", "keras")
 
@@ -31,8 +32,6 @@ def feature_function(feature_model, engine: str, cache_dir: Path, namespace: str
     """uint8 pixels -> pooled backbone features, by `engine` (auto: LiteRT when installed)."""
     if engine in ("auto", "tflite"):
         try:
-            from ..runtime.tflite_engine import TfliteEngine
-
             return TfliteEngine(converted_backbone(feature_model, cache_dir, namespace)).run
         except Exception as exc:
             if engine == "tflite":

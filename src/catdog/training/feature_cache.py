@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.sources import Photo
+from ..files import cache_dir
 
 DECODER_VERSION = "decode-v1"  # bump when decode_image changes its pixels
 
@@ -25,10 +26,7 @@ def content_key(namespace: str, data: bytes | None) -> str:
 
 
 def default_cache_path() -> Path:
-    root = os.environ.get("CATDOG_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "catdog"
-    )
-    return Path(root) / "features.sqlite"
+    return cache_dir() / "features.sqlite"
 
 
 class FeatureCache:
