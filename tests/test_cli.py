@@ -123,6 +123,7 @@ def test_expected_errors_are_one_sentence_with_a_distinct_exit_code(tmp_path, ar
     assert "Traceback" not in result.stderr and "Backbone features" not in result.stderr
 
 
+@pytest.mark.slow  # trains nothing, but starts TensorFlow in two subprocesses: 13 s
 def test_missing_imagenet_weights_offline_say_how_to_provide_them(tmp_path):
     rows = read_rows(TEST, count=6)
     data = write_parquet(tmp_path / "ok.parquet", rows)

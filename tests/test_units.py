@@ -140,6 +140,7 @@ def test_extract_features_never_recomputes_cached_photos_and_reports_broken_ones
     assert len(second_report.skipped) == 2  # cached failures are still reported
 
 
+@pytest.mark.slow  # trains nothing, but runs the whole backbone once per cut: 15 s
 def test_backbone_split_at_every_cut_composes_to_the_whole_backbone():
     from catdog.model.backbone import build_backbone, resolve_weights
     from catdog.training.cut import split_backbone

@@ -45,12 +45,15 @@ def web_server(exported_run):
 
 
 def y4m_video(frames: list[np.ndarray], path: Path, repeat: int = 10) -> Path:
-    """A YUV4MPEG2 file (what Chromium's fake camera plays, in a loop) showing each frame `repeat` times."""
+    """A YUV4MPEG2 4:2:0 file (what Chromium's fake camera plays, in a loop) showing each frame `repeat` times."""
     height, width = frames[0].shape[:2]
     with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C444\n".encode())
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
         for frame in frames:
-            planes = np.asarray(Image.fromarray(frame).convert("YCbCr")).transpose(2, 0, 1).tobytes()
+            y, cb, cr = np.asarray(Image.fromarray(frame).convert("YCbCr"), dtype=np.float32).transpose(2, 0, 1)
+            # chroma at half resolution in both directions: the mean of each 2x2 block
+            half = [c.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3)) for c in (cb, cr)]
+            planes = b"".join(np.clip(np.rint(p), 0, 255).astype(np.uint8).tobytes() for p in (y, *half))
             for _ in range(repeat):
                 out.write(b"FRAME\n" + planes)
     return path
