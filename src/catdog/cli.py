@@ -82,9 +82,11 @@ def train(
     use_ray: bool = typer.Option(False, "--ray", help="Compute the frozen backbone's features on Ray (parquet data)."),
     address: Optional[str] = typer.Option(None, "--address", help="With --ray: an existing cluster (auto or ray://HOST:PORT)."),
     workers: int = typer.Option(1, "--workers", help="With --ray: actors computing features in parallel."),
+    exclude: Optional[Path] = typer.Option(None, "--exclude", help="Leave out the rows of this list (the exclude.csv of `catdog data audit --out`)."),
 ) -> None:
     """Train a classifier and write a run folder with the model, metrics and plots."""
     from .api import train as train_run
+    from .audit.exclude_list import read_exclusions
 
     if augment and not fine_tune:
         raise UsageError("--augment acts on the --fine-tune phase; add --fine-tune N (for example --fine-tune 30), or use --mirror.")
@@ -97,7 +99,7 @@ def train(
         patience=patience, learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_blocks=fine_tune_blocks,
         fine_tune_epochs=fine_tune_epochs, fine_tune_learning_rate=fine_tune_learning_rate, schedule=schedule,
         augment=augment, mirror=mirror, label_smoothing=label_smoothing, weight_decay=weight_decay, tta=tta,
-        weights=weights,
+        weights=weights, exclude=read_exclusions(exclude) if exclude else None,
     )
     metrics = result.metrics
     summary = Table(title=f"Run {result.run_dir}")
@@ -313,6 +315,36 @@ def serve(
     log(f"Serving {run.path} on http://{host}:{port} (docs at /docs)")
     uvicorn.run("catdog.serve.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level="warning")
+
+
+@data_app.command("audit")
+def data_audit(
+    path: str = typer.Argument(..., help="Labelled photos: parquet file/folder/glob or class folders."),
+    against: Optional[str] = typer.Option(None, "--against", help="Another file (e.g. the test file): report photos of PATH also in it."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for index.html (thumbnails per issue), audit.json and exclude.csv."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache file (the one training uses by default)."),
+) -> None:
+    """Likely wrong labels (cleanlab), near-duplicates, leaks into --against, photos with no pet, odd and unreadable photos."""
+    from .audit.report import write_audit
+    from .audit.run import audit
+
+    result = audit(path, against, cache_path=str(cache) if cache else None)
+    if out is not None:
+        written = write_audit(result, out)
+        log(f"Wrote {', '.join(str(p) for p in written)}")
+    if as_json:
+        _stdout(json.dumps(result))
+        return
+    table = Table(title=f"Audit of {path} ({result['photos']} photos, {result['seconds']} s)")
+    table.add_column("issue")
+    table.add_column("count", justify="right")
+    table.add_column("first rows")
+    for key, count in result["counts"].items():
+        entries = result[key]
+        first = [str(e["rows"] if "rows" in e else e.get("row", e.get("name"))) for e in entries[:5]]
+        table.add_row(key.replace("_", " "), str(count), ", ".join(first))
+    _out.print(table)
 
 
 @data_app.command("inspect")

@@ -48,9 +48,13 @@ class TrainConfig:
     neither_rate: float = 0.0075
     decode_threads: int = 4
     feature_engine: str = "auto"  # engine for frozen-backbone features: auto (LiteRT when installed), tflite, keras
+    # Rows (0-based) of the training data left out of training and validation, e.g. what `catdog data
+    # audit` flagged (catdog train --exclude FILE); kept in config.json so --resume leaves them out too.
+    exclude: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.exclude = tuple(sorted({int(row) for row in self.exclude}))
         self.validate()
 
     def validate(self) -> None:
@@ -76,6 +80,7 @@ class TrainConfig:
             (self.decode_threads >= 1, "decode_threads must be at least 1"),
             (0.0 <= self.neither_rate < 0.5, "neither_rate must be in [0, 0.5), for example 0.01"),
             (self.feature_engine in ("auto", "tflite", "keras"), "feature_engine must be auto, tflite or keras"),
+            (all(row >= 0 for row in self.exclude), "exclude lists 0-based rows, so none can be negative"),
         ]
         for ok, message in checks:
             if not ok:

@@ -19,6 +19,7 @@ from typing import Any
 
 import keras
 import numpy as np
+from PIL import Image
 
 from ..config import TrainConfig
 from ..data.data_report import DataReport, label_counts
@@ -99,6 +100,8 @@ class Trainer:
                                  "validation_data out (or train without Ray).")
             val_source, val_labels = validation_source, check_labels(validation_source.labels(), validation_source.description)
             train_indices, val_indices = np.arange(len(labels)), np.arange(len(val_labels))
+        if config.exclude:
+            train_indices, val_indices = self._without_excluded(labels, train_indices, val_indices, validation_source is None)
         report = DataReport(source.description, rows=len(labels), counts=label_counts(labels))
 
         weights = resolve_weights(config.weights)
@@ -122,6 +125,19 @@ class Trainer:
         model = deployable_model(networks, scorer, weights, self.strategy.frozen_cut(networks))
         temperature, calibration = self._fit_temperature(networks, val_p, val.labels.astype(int))
         return Fitted(model, history, report, (val.source, val.kept), temperature, calibration, threshold, PET_SLOPE, scorer)
+
+    def _without_excluded(self, labels: np.ndarray, train_indices: np.ndarray, val_indices: np.ndarray,
+                          same_source: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Drop the excluded rows after the split, so the other photos keep the split they had."""
+        excluded = np.asarray(self.config.exclude)
+        if excluded.max() >= len(labels):
+            raise UsageError(f"--exclude lists row {int(excluded.max())}, but the training data has {len(labels)} rows (0 to "
+                             f"{len(labels) - 1}); pass the exclude list made for this data.")
+        train_indices = train_indices[~np.isin(train_indices, excluded)]
+        if same_source:
+            val_indices = val_indices[~np.isin(val_indices, excluded)]
+        log(f"Leaving out {len(excluded)} row(s) listed by --exclude.")
+        return train_indices, val_indices
 
     # ---------------------------------------------------------------- phases
 
@@ -232,24 +248,27 @@ class ViewCache:
             cache.close()
 
     def part(self, source: PhotoSource, labels: np.ndarray, indices: np.ndarray, views: int) -> Part:
-        kept, photos = self._view(source, indices, mirror=False)
-        arrays = [photos] + [self._view(source, kept, mirror=True)[1] for _ in range(views - 1)]
+        kept, photos = self.view(source, indices)
+        arrays = [photos] + [self.view(source, kept, "mirror")[1] for _ in range(views - 1)]
         return Part(source, kept, labels[kept].astype(np.float32), arrays)
 
-    def _view(self, source: PhotoSource, indices: np.ndarray, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
+    def view(self, source: PhotoSource, indices: np.ndarray, transform: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of `indices` that decode, and what the frozen part computes for each photo, or for
+        each photo after one of PIXEL_TRANSFORMS (cached apart)."""
         config = self.trainer.config
-        if self.on_ray is not None and not mirror:  # mirror images are computed here, from the photos
+        if self.on_ray is not None and transform is None:  # transformed views are computed here, from the photos
             found = self.on_ray
         else:
             compute: Callable[[np.ndarray], np.ndarray] = self.compute
-            if mirror:
-                compute = lambda pixels: self.compute(np.ascontiguousarray(pixels[:, :, ::-1]))  # noqa: E731
-            cache = FeatureCache(self.trainer.cache_path, namespace=self.namespace + ("-mirror" if mirror else ""))
+            if transform is not None:
+                change = PIXEL_TRANSFORMS[transform]
+                compute = lambda pixels: self.compute(change(pixels))  # noqa: E731
+            cache = FeatureCache(self.trainer.cache_path, namespace=self.namespace + (f"-{transform}" if transform else ""))
             try:
-                # The photo view reports what failed to decode; the mirror view would only repeat it.
-                report = DataReport(source.description) if mirror else self.report
+                # The photo view reports what failed to decode; another view would only repeat it.
+                report = DataReport(source.description) if transform else self.report
                 found = extract_features(source, indices, compute, cache, report, config.image_size, config.batch_size,
-                                         config.decode_threads, "Mirror-image features" if mirror else "Backbone features")
+                                         config.decode_threads, f"Features ({transform})" if transform else "Backbone features")
             finally:
                 cache.close()
         kept = np.array([i for i in indices if int(i) in found], dtype=np.int64)
@@ -257,6 +276,37 @@ class ViewCache:
             raise DataError(f"No photo of {source.description} could be decoded; see the skipped list with `catdog data inspect`.")
         shape = tuple(self.cached_model.output_shape[1:])
         return kept, np.stack([found[int(i)].reshape(-1) for i in kept]).reshape(len(kept), *shape)
+
+
+def _centre(pixels: np.ndarray, share: float = 0.85) -> np.ndarray:
+    """The central `share` of each photo, resized back to full size (a crop of it, as a copy would be)."""
+    size = pixels.shape[1]
+    kept = int(round(size * share))
+    start = (size - kept) // 2
+    return np.stack([np.asarray(Image.fromarray(p[start:start + kept, start:start + kept]).resize((size, size), Image.Resampling.BILINEAR))
+                     for p in pixels])
+
+
+# Views of a photo whose features can be cached beside the photo's own: the mirror image (training
+# with --mirror, TTA) and the centre crop (near-duplicate search in `catdog data audit`).
+PIXEL_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "mirror": lambda pixels: np.ascontiguousarray(pixels[:, :, ::-1]),
+    "centre": _centre,
+}
+
+
+def frozen_features(source: PhotoSource, config: TrainConfig | None = None, *, transforms: tuple[str | None, ...] = (None,),
+                    cache_path: str | os.PathLike[str] | None = None, report: DataReport | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Pooled features of the frozen ImageNet backbone for every photo of `source` that decodes, one
+    array [n, 1280] per view in `transforms` (None: the photo itself): (rows kept, arrays). They come
+    from and go into the cache training uses, so a photo trained on once is not decoded again.
+    Photos that do not decode go to `report`."""
+    config = config or TrainConfig()
+    trainer = Trainer(config, cache_path=cache_path)
+    weights = resolve_weights(config.weights)
+    views = ViewCache(trainer, build_networks(config, weights), weights, source, report or DataReport(source.description))
+    kept, first = views.view(source, np.arange(len(source)), transforms[0])
+    return kept, [first] + [views.view(source, kept, transform)[1] for transform in transforms[1:]]
 
 
 # -------------------------------------------------------------------- strategies
