@@ -41,8 +41,8 @@ VERIFY_PHOTOS = 64
 NON_PET_PICTURES = 8
 CALIBRATION_PHOTOS = 128
 MEDIAPIPE_AGREEMENT = 0.99  # below this share of same answers, export warns
-# The web page runs the int8 file: in Chromium on 2 cores it classifies a photo in ~35 ms against
-# ~57 ms for float16 (docs/BENCHMARKS.md), for 3.7 MB more to load.
+# The web page runs the int8 file: in Chromium on 2 cores it classifies a photo in 40.6 ms against
+# 54.2 ms for float16 (docs/BENCHMARKS.md), for 3.9 MB more to load.
 WEB_MODEL_FORMAT = "tflite-int8"
 # Per format: largest allowed |p(dog) exported - p(dog) Keras|, the same for the pet score (in its
 # own units: standardised evidence, the "neither" threshold near -2), and the smallest share of
