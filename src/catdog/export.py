@@ -165,13 +165,13 @@ def _metadata(run: RunFolder) -> ClassifierMetadata:
         labels=ANSWERS)
 
 
-def _write(model, fmt: str, target: Path, calibration: np.ndarray, run: RunFolder) -> None:
+def _write(model, fmt: str, target: Path, calibration: np.ndarray, run: RunFolder, decision: Decision) -> None:
     if fmt == "onnx":
         with warnings.catch_warnings():  # tf2onnx still probes np.object, which NumPy 2 warns about
             warnings.simplefilter("ignore", FutureWarning)
             model.export(str(target), format="onnx", verbose=False)
     elif fmt in TFLITE_FORMATS:
-        litert = _litert(answer_model(model, run.decision()), fmt, calibration)
+        litert = _litert(answer_model(model, decision), fmt, calibration)
         target.write_bytes(add_classifier_metadata(litert, _metadata(run)))
     elif fmt == "savedmodel":
         model.export(str(target), format="tf_saved_model", verbose=False)
@@ -229,6 +229,8 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     verify = np.concatenate([samples[:VERIFY_PHOTOS], non_pets])
     calibration = samples  # int8 ranges from real photos only
     reference = np.asarray(model.predict_on_batch(verify.astype(np.float32))).reshape(len(verify), -1)
+    # What users are answered is what must agree: cat, dog or neither, by the run's own decision.
+    decision = run.decision()
 
     run.export_dir.mkdir(exist_ok=True)
     final = export_path(run, fmt)
@@ -237,15 +239,13 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     started = time.perf_counter()
     log(f"Exporting {fmt} …")
     try:
-        _write(model, fmt, staging, calibration, run)
-        predict = _runner(fmt, staging, run.decision())
+        _write(model, fmt, staging, calibration, run, decision)
+        predict = _runner(fmt, staging, decision)
         exported = predict(verify)
         speed = _images_per_second(predict, verify)
     except Exception:
         _remove(staging)
         raise
-    # What users are answered is what must agree: cat, dog or neither, by the run's own decision.
-    decision = run.decision()
     pets = (exported[:, 1], reference[:, 1]) if reference.shape[1] > 1 else (None, None)
     max_diff = float(np.abs(exported[:, 0] - reference[:, 0]).max())
     pet_diff = float(np.abs(pets[0] - pets[1]).max()) if pets[0] is not None else 0.0
