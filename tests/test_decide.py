@@ -73,3 +73,15 @@ def test_the_keras_layer_computes_the_same_scores():
     rule = Decision(threshold=0.4, neither_below=-1.0, pet_slope=3.0)
     layer = AnswerScores(rule.threshold, rule.neither_below, rule.pet_slope)
     assert np.allclose(np.asarray(layer(outputs)), rule.scores(outputs[:, 0], outputs[:, 1]), atol=1e-5)
+
+
+def test_near_threshold_marks_the_answers_a_second_look_could_change():
+    decision = Decision(threshold=0.5, neither_below=-2.0)
+    p_dog = np.array([0.5, 0.8, 0.99, 0.5, 0.99, 0.01])
+    pet = np.array([3.0, 3.0, 3.0, -9.0, -2.5, -1.5])
+    # logit 0.8 = 1.39 < 2: near; logit 0.99 = 4.6: far; a photo far under the "neither" threshold
+    # is "neither" whatever its p(dog); pet scores within 0.75 of -2.0 are near.
+    assert decision.near_threshold(p_dog, pet, 2.0, 0.75).tolist() == [True, True, False, False, True, True]
+    # Without "neither" only p(dog) counts; the dog threshold moves the centre.
+    assert decision.without_neither().near_threshold(p_dog, pet, 2.0, 0.75).tolist() == [True, True, False, True, False, False]
+    assert Decision(threshold=0.9).near_threshold(np.array([0.5, 0.9]), None, 2.0, 0.75).tolist() == [False, True]

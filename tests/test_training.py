@@ -128,9 +128,16 @@ def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predi
     run = tmp_path / "run"
     run.mkdir()
     clf.save(run)
-    with_tta, without = Classifier.load(run), Classifier.load(run, tta=False)
+    with_tta, without = Classifier.load(run, tta_all=True), Classifier.load(run, tta=False)
     assert with_tta.config.recipe == "best" and with_tta.tta and not without.tta
     photo = train_rows[70]["bytes"]
     pixels = decode_image(photo, without.engine.image_size)[None]  # 288 px in the best recipe
     expected = (without.predict_pixels(pixels)[0] + without.predict_pixels(pixels[:, :, ::-1].copy())[0]) / 2
     assert with_tta.predict_proba([photo])[0, 1] == pytest.approx(float(expected[0]), abs=1e-5)
+
+    # Scores right after fitting come from the activations cached below the cut, through the tuned
+    # blocks and the frozen copy that gives the pet score: the same as the whole model.
+    cached = clf.scores(data)
+    clf.cached_scores_ = None
+    whole = clf.scores(data)
+    assert np.allclose(cached.p_dog, whole.p_dog, atol=1e-4) and np.allclose(cached.pet_score, whole.pet_score, atol=1e-3)

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from catdog import Classifier
+from catdog.classifier import TTA_MARGINS
 from catdog.data.decode import decode_image
 from catdog.evaluate.calibration import apply_temperature, fit_temperature
 from catdog.evaluate.robustness import CORRUPTIONS, SEVERITIES, corrupt_batch
@@ -120,12 +121,36 @@ def test_folding_the_temperature_equals_scaling_the_logit(trained):
     assert float(model.predict_on_batch(pixels)[0, 0]) == pytest.approx(apply_temperature(np.array([before]), 3.0)[0], abs=1e-5)
 
 
-def test_tta_averages_the_photo_and_its_mirror(trained):
-    pixels = np.stack([decode_image(r["bytes"]) for r in read_rows(TEST, count=4)])
+def test_tta_averages_the_photo_and_its_mirror_where_the_answer_is_near_a_threshold(trained):
+    pixels = np.stack([decode_image(r["bytes"]) for r in read_rows(TEST, count=16)])
     plain = Classifier.load(trained.run_dir, engine="keras")
+    single, mirrored = plain.predict_pixels(pixels)[0], plain.predict_pixels(pixels[:, :, ::-1])[0]
+    every = Classifier.load(trained.run_dir, engine="keras", tta=True, tta_all=True)
+    assert np.allclose(every.predict_pixels(pixels)[0], (single + mirrored) / 2, atol=1e-6)
+
+    # By default only photos near a threshold get the second look; the rest keep their one pass.
     with_tta = Classifier.load(trained.run_dir, engine="keras", tta=True)
-    expected = (plain.predict_pixels(pixels)[0] + plain.predict_pixels(pixels[:, :, ::-1])[0]) / 2
+    p_dog, pet = plain.predict_pixels(pixels)
+    near = with_tta.decision.near_threshold(p_dog, pet, *TTA_MARGINS)
+    assert np.array_equal(with_tta.second_look(p_dog, pet), np.flatnonzero(near))
+    expected = np.where(near, (single + mirrored) / 2, single)
     assert np.allclose(with_tta.predict_pixels(pixels)[0], expected, atol=1e-6)
+    # A photo whose p(dog) is pushed to the threshold is always looked at again.
+    assert with_tta.second_look(np.array([0.5, 0.999999]), None).tolist() == [0]
+
+
+def test_scores_right_after_training_come_from_the_feature_cache_and_equal_the_whole_model(trained, small_test):
+    clf = trained.classifier
+    assert clf.cached_scores_ is not None
+    cached = clf.scores(small_test)
+    clf.cached_scores_, saved = None, clf.cached_scores_
+    try:
+        whole = clf.scores(small_test)  # the Keras model on decoded photos
+    finally:
+        clf.cached_scores_ = saved
+    assert cached.ids == whole.ids and np.array_equal(cached.labels, whole.labels)
+    assert np.allclose(cached.p_dog, whole.p_dog, atol=1e-4) and np.allclose(cached.pet_score, whole.pet_score, atol=1e-3)
+    assert np.array_equal(clf.decision.codes(cached.p_dog, cached.pet_score), clf.decision.codes(whole.p_dog, whole.pet_score))
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))

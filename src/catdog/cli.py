@@ -387,6 +387,14 @@ def data_inspect(
 
 
 def main() -> None:
+    import pyarrow as pa
+
+    from .memory import tune_allocator
+
+    # Photos stream through parquet row groups; the system allocator hands each freed group back to
+    # the OS, where Arrow's default pool keeps ~90 MB of them for the life of the process.
+    pa.set_memory_pool(pa.system_memory_pool())
+    tune_allocator()
     try:
         app()  # click handles --help and its own usage errors (exit 2)
     except CatdogError as exc:

@@ -47,6 +47,20 @@ class Decision:
             codes[np.asarray(pet_score, dtype=np.float64) < self.neither_below] = NEITHER_CODE
         return codes
 
+    def near_threshold(self, p_dog: np.ndarray, pet_score: np.ndarray | None, dog_margin: float,
+                       pet_margin: float) -> np.ndarray:
+        """Which answers sit close to a threshold: logit p(dog) within `dog_margin` of the threshold's
+        logit, or (when this decision can answer "neither") the pet score within `pet_margin` of
+        `neither_below`. Only these answers can change with a second look at the photo."""
+        p = np.clip(np.asarray(p_dog, dtype=np.float64), 1e-12, 1 - 1e-12)
+        t = min(max(self.threshold, 1e-12), 1 - 1e-12)
+        near = np.abs(np.log(p / (1 - p)) - np.log(t / (1 - t))) < dog_margin
+        if self.neither and self.neither_below is not None and pet_score is not None:
+            pet = np.asarray(pet_score, dtype=np.float64) - self.neither_below
+            # A photo far under the "neither" threshold is answered "neither" whatever its p(dog).
+            near = (near & (pet >= -pet_margin)) | (np.abs(pet) < pet_margin)
+        return near
+
     def answer(self, p_dog: float, pet_score: float | None = None) -> str:
         return ANSWERS[int(self.codes(np.array([p_dog]), None if pet_score is None else np.array([pet_score]))[0])]
 

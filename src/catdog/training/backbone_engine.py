@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import atomic_path
+from ..memory import release_freed_memory
 from ..progress import log
 from ..runtime.tflite_engine import TfliteEngine
 
@@ -25,6 +26,7 @@ def converted_backbone(feature_model, cache_dir: Path, namespace: str) -> Path:
         log("Converting the frozen backbone to LiteRT once for fast feature extraction …")
         with atomic_path(path) as tmp:  # tmp keeps the .tflite suffix the exporter wants
             feature_model.export(str(tmp), format="litert", verbose=False)
+        release_freed_memory()  # the converter's ~250 MB of working memory
     return path
 
 

@@ -67,6 +67,20 @@ def cut_to_outputs(networks: Networks, blocks: int):
     return keras.Model(inputs, pooled, name="cut_to_features"), keras.Model(inputs, networks.head(pooled), name="cut_to_p_dog")
 
 
+def cut_tail(networks: Networks, blocks: int, model):
+    """activations at the cut -> the deployable `model`'s [p(dog), pet score], sharing its layers: the
+    tuned blocks and head give p(dog), the frozen copy of the same blocks gives the pet score."""
+    import keras
+    from keras import layers
+
+    from ..model.build import FROZEN_POOL, PET_SCORE_LAYER
+
+    _, p_dog = cut_to_outputs(networks, blocks)
+    inputs = keras.Input(p_dog.input_shape[1:], name="activations")
+    pet = model.get_layer(PET_SCORE_LAYER)(model.get_layer(FROZEN_POOL)(model.get_layer("frozen_top")(inputs, training=False)))
+    return keras.Model(inputs, layers.Concatenate()([p_dog(inputs), pet]), name="cut_tail")
+
+
 def view_batches(views: list[np.ndarray], labels: np.ndarray, batch_size: int, seed: int):
     """A Keras PyDataset over cached activations of several views (photo, mirror, ...): each epoch a
     fresh order and, for every photo, one of its views at random."""

@@ -9,6 +9,7 @@ import numpy as np
 from ..data.data_report import DataReport
 from ..data.pipeline import chunked, decode_batches
 from ..data.sources import Photo, PhotoSource
+from ..memory import release_freed_memory
 from ..progress import progress_bar
 from .feature_cache import FeatureCache
 
@@ -68,4 +69,5 @@ def extract_features(
             bar.advance(len(photos))
         if failures:
             cache.put_many({}, failures)
+    release_freed_memory()  # decoded batches and parquet row groups
     return features
