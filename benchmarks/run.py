@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from catdog.machine import describe
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
 TRAIN, TEST = SHARED / "data" / "train.parquet", SHARED / "data" / "test.parquet"
@@ -77,7 +79,8 @@ def main() -> None:
         train, test = subset(TRAIN, 200, work / "train.parquet"), subset(TEST, 100, work / "test.parquet")
     big = repeated(train, 4, work / "train_x4")
     max_epochs = ["--max-epochs", "3"] if args.quick else []
-    results: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+    results: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                                 "cpu": describe(), "threads": os.environ.get("CATDOG_THREADS") or os.cpu_count()},
                      "quick": args.quick}
     catdog = BIN / "catdog"
 
@@ -131,7 +134,8 @@ def render(r: dict) -> str:
     base_acc = r["inference"][0]["accuracy"]
     keras_acc = next(i["accuracy"] for i in r["inference"] if i["engine"].startswith("keras"))
     lines = [
-        f"Machine: {r['machine']['cpus']} CPUs, {r['machine']['platform']}, Python {r['machine']['python']}"
+        f"Machine: {r['machine'].get('cpu', str(r['machine']['cpus']) + ' CPUs')}, {r['machine'].get('threads', r['machine']['cpus'])} "
+        f"threads, {r['machine']['platform']}, Python {r['machine']['python']}"
         + (" — QUICK MODE (subsets; not the reported figures)" if r["quick"] else ""),
         "",
         "### Inference end to end (encoded photo → label), test file",

@@ -47,7 +47,8 @@ def _stdout(text: str) -> None:
     sys.stdout.flush()
 
 
-TTA_OPTION = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored photo (2x the cost). [default: as the run was trained]")
+TTA_OPTION = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored photo where the answer is near a threshold. [default: as the run was trained]")
+TTA_ALL_OPTION = typer.Option(False, "--tta-all", help="With TTA, look at every photo's mirror image (2x the cost), not only where the answer is near a threshold.")
 NEITHER_OPTION = typer.Option(True, "--neither/--no-neither", help="Answer 'neither' for photos with no cat or dog; --no-neither when every photo holds a cat or a dog.")
 ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (fastest verified export, else keras), keras, onnx, tflite (fastest TFLite export), or an export: tflite-fp16, tflite-int8.")
 
@@ -123,13 +124,14 @@ def evaluate(
     engine: str = ENGINE_OPTION,
     ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog: adds ood {auroc, refused_ood, refused_in}."),
     tta: Optional[bool] = TTA_OPTION,
+    tta_all: bool = TTA_ALL_OPTION,
     neither: bool = NEITHER_OPTION,
 ) -> None:
     """Accuracy (cat vs dog), precision, recall, F1, ROC AUC, log loss, ECE, the confusion matrix, and what users
     are answered: refused (cats and dogs answered 'neither') and answer_accuracy ('neither' on a pet counts wrong)."""
     from .classifier import Classifier
 
-    metrics = Classifier.load(model, engine=engine, tta=tta, neither=neither).evaluate(data, ood=ood)
+    metrics = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither).evaluate(data, ood=ood)
     if as_json:
         _stdout(json.dumps(metrics))
         return
@@ -153,6 +155,7 @@ def predict(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV to stdout."),
     engine: str = ENGINE_OPTION,
     tta: Optional[bool] = TTA_OPTION,
+    tta_all: bool = TTA_ALL_OPTION,
     neither: bool = NEITHER_OPTION,
     data: Optional[str] = typer.Option(None, "--data", help="Batch scoring: parquet file/folder/glob or photo folder (with --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Batch scoring: folder of parquet shards to write (resumable)."),
@@ -172,8 +175,8 @@ def predict(
 
         if workers < 1:
             raise UsageError("--workers must be at least 1.")
-        if tta is not None:
-            raise UsageError("Batch scoring (--data/--out) follows the run's own TTA setting; leave out --tta/--no-tta.")
+        if tta is not None or tta_all:
+            raise UsageError("Batch scoring (--data/--out) follows the run's own TTA setting; leave out --tta/--no-tta/--tta-all.")
         summary = score_to_parquet(model, data, out, use_ray=use_ray, address=address, workers=workers, engine=engine,
                                    neither=neither)
         log(f"Scored {summary['rows']} photo(s) in {summary['scored_shards']} shard(s) in {summary['seconds']:.1f} s; "
@@ -184,7 +187,7 @@ def predict(
         raise UsageError("Give photos to predict (files, folders, globs, parquet), or --data and --out for batch scoring.")
     if as_json and as_csv:
         raise UsageError("Choose one of --json and --csv.")
-    predictions = Classifier.load(model, engine=engine, tta=tta, neither=neither).predict_photos(paths)
+    predictions = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither).predict_photos(paths)
     rows = [{"path": p.id, "name": p.name, "label": p.label, "p_dog": p.p_dog, "confidence": p.confidence,
              "pet_score": p.pet_score, "error": p.error} for p in predictions]
     if as_json:

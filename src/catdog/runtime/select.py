@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from ..errors import ModelError, UsageError
 from ..run_folder import RunFolder
-from . import ENGINE_NAMES, Engine
+from . import ENGINE_NAMES, Engine, default_threads
 from .keras_engine import KerasEngine
 from .manifest import FORMATS, export_path, usable_exports
 from .onnx_engine import OnnxEngine
+from .speed import measured_speeds
 from .tflite_engine import TfliteEngine
 
 
@@ -27,16 +28,31 @@ def open_engine(run: RunFolder, engine: str = "auto", threads: int | None = None
             if not exports:
                 choices = " or ".join(f for f, (_, e) in FORMATS.items() if e == engine)
                 raise ModelError(f"{run.path} has no verified {engine} export; run `catdog export --model {run.path} --format {choices}` first.")
+        if len(exports) == 1:
+            return _open_export(run, next(iter(exports)), threads)
         if exports:
-            fastest = max(exports, key=lambda fmt: exports[fmt].get("images_per_second") or 0.0)
-            path = export_path(run, fastest)
-            opened: Engine
-            if FORMATS[fastest][1] == "onnx":
-                opened = OnnxEngine(path, threads)
-            else:
-                opened = TfliteEngine(path, threads, decision=run.decision())
-            opened.artifact = fastest
-            return opened
+            # Several candidates: the fastest as measured on this machine (once; remembered).
+            opened: dict[str, Engine] = {}
+
+            def candidate(fmt: str) -> Engine:
+                opened[fmt] = _open_export(run, fmt, threads)
+                return opened[fmt]
+
+            size = int(run.read_config().get("config", {}).get("image_size", 224))
+            speeds = measured_speeds(exports, threads or default_threads(), candidate, size)
+            fastest = max(speeds, key=lambda fmt: speeds[fmt])
+            return opened.get(fastest) or _open_export(run, fastest, threads)
     if not run.model_path.is_file():
         raise ModelError(f"No model at {run.model_path}; pass a run folder made by `catdog train` or a .keras file.")
     return KerasEngine.load(run.model_path)
+
+
+def _open_export(run: RunFolder, fmt: str, threads: int | None) -> Engine:
+    path = export_path(run, fmt)
+    opened: Engine
+    if FORMATS[fmt][1] == "onnx":
+        opened = OnnxEngine(path, threads)
+    else:
+        opened = TfliteEngine(path, threads, decision=run.decision())
+    opened.artifact = fmt
+    return opened
