@@ -29,16 +29,20 @@ BIN = Path(sys.executable).parent
 
 def run(command: list, env: dict | None = None) -> tuple[dict | None, float, float]:
     """Run a command; return (its last stdout line as JSON if any, wall seconds, peak RSS in MB)."""
-    started = time.perf_counter()
-    process = subprocess.Popen([str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "CATDOG_PROGRESS": "0", **(env or {})})
-    # wait4 gives this child's own resource usage, so each peak RSS belongs to one command.
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stdout, stderr = process.stdout.read(), process.stderr.read()
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, command))} failed ({process.returncode}):\n{stderr[-3000:]}")
+    # Output goes to files, not pipes: a command that prints more than a pipe holds would block.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen([str(c) for c in command], stdout=out, stderr=err, text=True,
+                                   env={**os.environ, "CATDOG_PROGRESS": "0", **(env or {})})
+        # wait4 gives this child's own resource usage, so each peak RSS belongs to one command.
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    returncode = os.waitstatus_to_exitcode(status)
+    if returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, command))} failed ({returncode}):\n{stderr[-3000:]}")
     last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
     parsed = json.loads(last) if last.startswith("{") else None
     return parsed, seconds, usage.ru_maxrss / 1024

@@ -68,11 +68,27 @@ def test_every_engine_gives_the_same_answers_neither_included(exported_run, smal
     assert agreement >= (0.95 if fast.engine.artifact == "tflite-int8" else 1.0), list(zip(answers, keras_answers))
 
 
-def test_auto_takes_the_fastest_verified_export(exported_run):
+def test_auto_takes_the_export_that_runs_fastest_on_this_machine(exported_run, tmp_path, monkeypatch):
+    from catdog.machine import cpu_info
+    from catdog.runtime.speed import SPEED_FILE
+
+    monkeypatch.setenv("CATDOG_CACHE", str(tmp_path))
     exports = {fmt: record for fmt, record in usable_exports(RunFolder.at(exported_run)).items() if record["engine"]}
-    fastest = max(exports, key=lambda f: exports[f]["images_per_second"])
+    assert len(exports) == 4
     engine = Classifier.load(exported_run).engine
-    assert engine.name == exports[fastest]["engine"]
+    # Each candidate was timed here, once, and remembered under this CPU, thread count and file.
+    speeds = json.loads((tmp_path / SPEED_FILE).read_text())
+    assert len(speeds) == 4 and all(speed > 0 for speed in speeds.values())
+    keys = {fmt: next(k for k in speeds if f'"{fmt}"' in k) for fmt in exports}
+    assert all(json.loads(key)[0] == cpu_info()["model"] for key in keys.values())
+    assert engine.artifact == max(exports, key=lambda fmt: speeds[keys[fmt]])
+
+    # What is remembered decides, without timing again: make the slowest one the fastest.
+    slowest = min(exports, key=lambda fmt: speeds[keys[fmt]])
+    speeds[keys[slowest]] = 1e9
+    (tmp_path / SPEED_FILE).write_text(json.dumps(speeds))
+    assert Classifier.load(exported_run).engine.artifact == slowest
+    assert json.loads((tmp_path / SPEED_FILE).read_text())[keys[slowest]] == 1e9
 
 
 def test_stale_exports_are_ignored_after_the_model_changes(exported_run, tmp_path):

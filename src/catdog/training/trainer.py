@@ -234,7 +234,8 @@ class ViewCache:
         self.namespace = f"mobilenetv2-{config.image_size}-{file_digest(weights)[:16]}-{DECODER_VERSION}" + trainer.strategy.namespace_suffix
         directory = FeatureCache.directory(trainer.cache_path)
         self.compute = feature_function(self.cached_model, config.feature_engine, directory, self.namespace)
-        self.on_ray: dict[int, np.ndarray] | None = None
+        self.on_ray: dict[int, np.ndarray] | None = None  # the features of `source`'s photos, from Ray
+        self.ray_source = source
         if trainer.ray is not None:
             self.on_ray = self._on_ray(networks, source, directory)
 
@@ -263,7 +264,8 @@ class ViewCache:
         each photo after one of PIXEL_TRANSFORMS (cached apart). Photos that do not decode go to
         `report` (the training data's report by default)."""
         config = self.trainer.config
-        if self.on_ray is not None and transform is None:  # transformed views are computed here, from the photos
+        if self.on_ray is not None and transform is None and source is self.ray_source:
+            # (transformed views, and other sources such as a test file, are computed here)
             found = self.on_ray
         else:
             compute: Callable[[np.ndarray], np.ndarray] = self.compute
