@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from catdog.machine import cpu_info, describe  # noqa: E402
-from run import BIN, ROOT, SHARED, TEST, TRAIN, run  # noqa: E402
+from run import BIN, ROOT, SHARED, TEST, TRAIN, run, use_shared_weights  # noqa: E402
 
 SHIFT = SHARED / "data" / "shift.parquet"
 
@@ -45,11 +45,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="catdog-processes-"))
-    keras_home = work / "keras_home"
-    (keras_home / "models").mkdir(parents=True)
-    for weights in (SHARED / "weights").glob("*.h5"):
-        shutil.copy(weights, keras_home / "models")
-    os.environ.update({"KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    use_shared_weights(work)
     threads = os.environ.get("CATDOG_THREADS") or str(os.cpu_count())
     stages = set(args.stages.split(","))
     previous = args.out / "processes.json"

@@ -48,6 +48,16 @@ def run(command: list, env: dict | None = None) -> tuple[dict | None, float, flo
     return parsed, seconds, usage.ru_maxrss / 1024
 
 
+def use_shared_weights(work: Path) -> None:
+    """Point this process and the commands it starts at a Keras cache in `work` holding the shared
+    weights (offline: Keras' ImageNet download is never reached)."""
+    keras_home = work / "keras_home"
+    (keras_home / "models").mkdir(parents=True)
+    for weights in (SHARED / "weights").glob("*.h5"):
+        shutil.copy(weights, keras_home / "models")
+    os.environ.update({"KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
 def subset(path: Path, rows: int, target: Path) -> Path:
     import pyarrow.parquet as pq
 
@@ -72,11 +82,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="catdog-bench-"))
-    keras_home = work / "keras_home"
-    (keras_home / "models").mkdir(parents=True)
-    for weights in (SHARED / "weights").glob("*.h5"):
-        shutil.copy(weights, keras_home / "models")
-    os.environ.update({"KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    use_shared_weights(work)
 
     train, test = TRAIN, TEST
     if args.quick:
