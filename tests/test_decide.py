@@ -85,3 +85,64 @@ def test_near_threshold_marks_the_answers_a_second_look_could_change():
     # Without "neither" only p(dog) counts; the dog threshold moves the centre.
     assert decision.without_neither().near_threshold(p_dog, pet, 2.0, 0.75).tolist() == [True, True, False, True, False, False]
     assert Decision(threshold=0.9).near_threshold(np.array([0.5, 0.9]), None, 2.0, 0.75).tolist() == [False, True]
+
+
+def test_neither_tradeoff_counts_pets_refused_and_non_pets_let_through_at_each_point():
+    from catdog.evaluate.metrics import neither_tradeoff
+
+    pets = np.array([-3.0, -1.0, 0.0, 1.0])  # one pet under -2, two under 0.5
+    non_pets = np.array([-5.0, -2.5, -1.5, 0.7, 2.0])
+    points = [[0.003, -2.0], [0.0075, 0.5], [0.015, 3.0]]
+    rows = neither_tradeoff(pets, non_pets, points, default_rate=0.0075)
+    assert [row["point"] for row in rows] == ["lenient", "default", "strict"]
+    assert [row["pets_refused"] for row in rows] == [0.25, 0.75, 1.0]
+    # let through = answered cat or dog = pet score at or above the threshold
+    assert [row["non_pets_accepted"] for row in rows] == [0.6, 0.4, 0.0]
+    assert [row["threshold"] for row in rows] == [-2.0, 0.5, 3.0]
+
+
+def test_refuse_picks_a_named_point_or_a_rate_between_the_saved_ones():
+    from catdog.decide import refusal_threshold
+    from catdog.errors import UsageError
+
+    points = [[0.001, -4.0], [0.003, -3.0], [0.0075, -2.0], [0.015, -1.0], [0.1, 1.0]]
+    assert refusal_threshold(points, None, -2.1) == -2.1  # the run's own threshold, exactly
+    assert refusal_threshold(points, "default", -2.1) == -2.1
+    assert refusal_threshold(points, "lenient", -2.1) == -3.0
+    assert refusal_threshold(points, "strict", -2.1) == -1.0
+    assert refusal_threshold(points, "0.002", -2.1) == pytest.approx(-3.5)  # halfway between 0.001 and 0.003
+    for wrong in ("0.5", "-0.1", "sometimes", "0.2"):
+        with pytest.raises(UsageError, match="--refuse"):
+            refusal_threshold(points, wrong, -2.1)
+    with pytest.raises(UsageError, match="retrain"):
+        refusal_threshold([], "strict", -2.1)
+
+
+def test_the_lookalike_gate_refuses_what_imagenet_calls_a_wild_animal_whatever_the_average_says():
+    from catdog.model import pet_score as ps
+
+    rng = np.random.default_rng(0)
+    dim = 16
+    kernel = rng.normal(size=(dim, 1000)).astype(np.float32) * 0.01
+    bias = np.zeros(1000, np.float32)
+    wolf, dog = ps.LOOKALIKE_CLASSES[1], ps.DOG_CLASSES[0]
+    kernel[0, wolf] = 30.0  # feature 0 lights up "timber wolf"
+    kernel[1, dog] = 5.0  # feature 1 a dog breed
+    features = np.abs(rng.normal(size=(200, dim))) * 0.1
+    features[:, 0] = rng.uniform(0.0, 0.25, 200)  # wolf logit <= 7.5 under the dogs' 10
+    features[:, 1] += 2.0  # the training photos: dogs
+    labels = np.arange(200) % 2
+    scorer, threshold, held_out = ps.fit_pet_scorer([features], labels, (kernel, bias), seed=0, rate=0.01)
+    assert np.mean(held_out < threshold) >= 0.01  # the average's quantile, plus what the gate adds
+    # The gate's term crosses the threshold exactly at GATE_BELOW nats of pet-vs-lookalike log-odds,
+    # and the score is the smaller of the two: a photo the average accepts is refused under the gate.
+    assert scorer.gate[0] + scorer.gate[1] * ps.GATE_BELOW == pytest.approx(threshold)
+    high = np.array([threshold + 5.0, threshold + 5.0])
+    assert (scorer.gated(high, np.array([ps.GATE_BELOW - 0.1, ps.GATE_BELOW + 0.1])) < threshold).tolist() == [True, False]
+    pet_like, wolf_like = features[:1].copy(), features[:1].copy()
+    wolf_like[0, 0] = 0.6  # ImageNet: wolf logit 18 against the dog's 10
+    assert scorer.lookalike_log_odds(wolf_like)[0] < ps.GATE_BELOW < scorer.lookalike_log_odds(pet_like)[0]
+    assert scorer(pet_like)[0] >= threshold and scorer(wolf_like)[0] < threshold
+    # Without the ImageNet classifier there is no gate.
+    no_imagenet, _, _ = ps.fit_pet_scorer([features], labels, None, seed=0, rate=0.01)
+    assert np.allclose(no_imagenet(wolf_like), no_imagenet.average(wolf_like))

@@ -14,7 +14,7 @@ import numpy as np
 
 from .classifier import Classifier, Scores
 from .config import TrainConfig
-from .data.inputs import as_labelled_source
+from .data.inputs import as_labelled_source, as_unlabelled_source
 from .data.pipeline import decode_batches
 from .data.sources import check_labels
 from .errors import UsageError
@@ -70,11 +70,12 @@ def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path,
                                answers[picks].tolist(), path)
 
 
-def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name: str = "train",
+def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Path = "runs", name: str = "train",
           cache_path: str | Path | None = None, command: str | None = None, resume: str | Path | None = None,
           ray: dict[str, Any] | None = None, recipe: str = "original", **settings: Any) -> TrainResult:
     """Train on `data`, evaluate on the validation split (and on `test` when given), and write
-    runs/NAME[-k]/ with the model, config, history, metrics, data report, plots and a README.
+    runs/NAME[-k]/ with the model, config, history, metrics, data report, plots and a README. `ood`
+    (photos with no cat or dog) adds how "neither" separates them, and neither_tradeoff.png.
     `recipe` names the starting settings (catdog.recipes: original, best); `settings` override them.
 
     The run folder is made first and the best model so far is checkpointed in it, so an interrupted
@@ -84,6 +85,7 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
         run = RunFolder.at(resume)
         saved = run.resumable()
         config, data, test = TrainConfig.from_dict(saved["config"]), saved["data"], saved.get("test")
+        ood = saved.get("ood")
     elif data is None:
         raise UsageError("Give the training data (--data PATH), or --resume RUN to continue a run.")
     else:
@@ -92,24 +94,25 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
     source = as_labelled_source(data)
     check_labels(source.labels(), source.description)
     test_source = as_labelled_source(test) if test is not None else None
+    ood_source = as_unlabelled_source(ood) if ood is not None else None
     resolve_weights(config.weights)
     from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
     facts = {"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
-             "command": command}
+             "ood": _portable(getattr(ood_source, "description", None)), "command": command}
     if resume is None:
         run = RunFolder.create(out, name)
         run.write_config({"config": config.to_dict(), **facts, "status": TRAINING})
 
     checkpointer = Checkpointer(run)
     try:
-        return _train_and_report(run, config, source, test_source, checkpointer, cache_path, ray, facts)
+        return _train_and_report(run, config, source, test_source, ood_source, checkpointer, cache_path, ray, facts)
     except KeyboardInterrupt:
         if checkpointer.model_path.is_file():
             log(f"Interrupted. The best model so far is {checkpointer.model_path}; continue with: catdog train --resume {run.path}")
         raise
 
 
-def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, checkpointer, cache_path, ray,
+def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, ood_source, checkpointer, cache_path, ray,
                       facts: dict[str, Any]) -> TrainResult:
     started = time.perf_counter()
     classifier = Classifier(config, cache_path=cache_path, ray=ray).fit(source, checkpointer=checkpointer)
@@ -143,6 +146,10 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
                                   f"{shown_split}_ece_before": expected_calibration_error(shown.labels, uncalibrated),
                                   f"{shown_split}_ece_after": metrics[shown_split]["ece"]}
         plots.plot_reliability(shown.labels, uncalibrated, shown.p_dog, run.file("reliability.png"), shown_split)
+    if ood_source is not None and shown.pet_score is not None:
+        metrics["ood"] = classifier.ood_metrics(shown.pet_score, classifier.pet_scores(ood_source))
+        plots.plot_neither_tradeoff(metrics["ood"]["tradeoff"], run.file("neither_tradeoff.png"),
+                                    f"'neither': {shown_split} pets against {Path(ood_source.description).name}")
 
     classifier.save(run.path, extra={**facts, "versions": _versions(), "status": COMPLETE})
     report = classifier.data_report_.to_dict()
@@ -158,6 +165,8 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
     _prediction_grid(classifier, shown_source, shown, run.file("module_test.png"), config.seed)
     figures = {"Training curves": "fit_result.png", f"Answers ({shown_split})": "confusion_matrix.png",
                f"ROC curve ({shown_split})": "roc_curve.png", f"Predictions ({shown_split})": "module_test.png"}
+    if run.file("neither_tradeoff.png").is_file():
+        figures["'neither' operating points (--refuse)"] = "neither_tradeoff.png"
     if run.file("reliability.png").is_file():
         figures[f"Reliability before/after calibration ({shown_split})"] = "reliability.png"
     write_run_readme(run, config.to_dict(), metrics, report, figures, facts["command"])

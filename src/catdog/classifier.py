@@ -20,9 +20,9 @@ from .data.data_report import DataReport, label_counts
 from .data.inputs import as_labelled_source, as_source, as_unlabelled_source
 from .data.pipeline import decode_batches
 from .data.sources import CLASS_NAMES, Photo, PhotoSource, check_labels
-from .decide import Decision
+from .decide import Decision, parse_refuse, refusal_threshold
 from .errors import DataError, ModelError
-from .evaluate.metrics import answer_metrics, classification_metrics, ood_metrics
+from .evaluate.metrics import answer_metrics, classification_metrics, neither_tradeoff, ood_metrics
 from .explain.run import explain
 from .files import atomic_path
 from .progress import progress_bar
@@ -99,7 +99,7 @@ class Classifier:
 
     def __init__(self, config: TrainConfig | None = None, *, cache_path: str | os.PathLike[str] | None = None,
                  threshold: float = 0.5, tta: bool | None = None, tta_all: bool = False, neither: bool = True,
-                 ray: dict[str, Any] | None = None, **settings: Any):
+                 refuse: str | float | None = None, ray: dict[str, Any] | None = None, **settings: Any):
         base = config.to_dict() if config else {}
         self.config = TrainConfig.from_dict({**base, **settings})
         self.cache_path = cache_path
@@ -110,6 +110,9 @@ class Classifier:
         # unless tta_all: every photo, at twice the cost, for answers within 0.1 point (docs/BENCHMARKS.md).
         self.tta_all = tta_all
         self.neither = neither  # False: every photo holds a cat or a dog, never answer "neither"
+        # The operating point of "neither": None/"default" (the run's), "lenient", "strict" or a share of
+        # held-out training cats and dogs to refuse (decide.refusal_threshold).
+        self.refuse = parse_refuse(refuse)
         self.ray = ray  # {"address": ..., "workers": ...}: frozen-backbone features computed on Ray
         self.engine: Engine | None = None  # what runs the model: Keras, or an export
         self.model_path: Path | None = None
@@ -118,7 +121,8 @@ class Classifier:
         self.validation_: tuple[PhotoSource, np.ndarray] | None = None
         self.temperature_: float | None = None  # fitted on validation photos, folded into the model
         self.calibration_: dict[str, Any] = {}
-        self.neither_threshold_: float | None = None  # pet score below which a photo is "neither"
+        self.neither_threshold_: float | None = None  # pet score below which a photo is "neither" (the run's own point)
+        self.neither_points_: list[list[float]] = []  # [rate, threshold] operating points for --refuse
         self.pet_slope_ = 1.0  # pet score -> probability that a pet is there (display only)
         self.pet_scorer_: Any = None  # model.pet_score.PetScorer (the saved model carries it as a layer)
         # After fit: labelled photos are scored from the frozen part's feature cache (training.trainer.CachedScores).
@@ -138,6 +142,7 @@ class Classifier:
         self.history_, self.data_report_, self.validation_ = fitted.history, fitted.data_report, fitted.validation
         self.temperature_, self.calibration_ = fitted.temperature, fitted.calibration
         self.neither_threshold_, self.pet_slope_, self.pet_scorer_ = fitted.neither_threshold, fitted.pet_slope, fitted.pet_scorer
+        self.neither_points_ = fitted.neither_points
         self.cached_scores_ = fitted.cached_scores
         return self
 
@@ -146,7 +151,8 @@ class Classifier:
     @property
     def decision(self) -> Decision:
         """The rule that turns (p(dog), pet score) into cat / dog / neither for this classifier."""
-        return Decision(self.threshold, self.neither_threshold_, self.neither, self.pet_slope_)
+        return Decision(self.threshold, refusal_threshold(self.neither_points_, self.refuse, self.neither_threshold_), self.neither,
+                        self.pet_slope_)
 
     def _require_engine(self) -> Engine:
         if self.engine is None:
@@ -262,7 +268,8 @@ class Classifier:
         """accuracy (cat vs dog), precision, recall, f1, roc_auc, log_loss, ece, confusion_matrix, n, skipped,
         and what users are answered: refused (cats and dogs answered "neither"), answer_accuracy (answer
         = truth, "neither" counted wrong), answers (rows cat, dog; columns cat, dog, neither). With `ood`
-        (photos with no cat or dog) also ood = {auroc, refused_ood, refused_in}."""
+        (photos with no cat or dog) also ood = {auroc, refused_ood, refused_in, tradeoff}: the tradeoff
+        lists, for each operating point of --refuse, the pets refused and the non-pets let through."""
         scores = self.scores(data)
         if len(scores.p_dog) == 0:
             raise DataError(f"No photo of {scores.report.source} could be decoded, so there is nothing to evaluate.")
@@ -271,8 +278,16 @@ class Classifier:
         if ood is not None:
             if scores.pet_score is None or self.neither_threshold_ is None:
                 raise ModelError("This model has no 'neither' score (trained before it existed); retrain it to evaluate --ood.")
-            metrics["ood"] = ood_metrics(scores.pet_score, self.pet_scores(ood), self.neither_threshold_)
+            metrics["ood"] = self.ood_metrics(scores.pet_score, self.pet_scores(ood))
         return metrics
+
+    def ood_metrics(self, in_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, Any]:
+        """How the pet scores of cats and dogs and of photos with neither separate, at this classifier's
+        operating point and along all of them."""
+        threshold = self.decision.neither_below
+        assert threshold is not None
+        return {**ood_metrics(in_scores, ood_scores, threshold),
+                "tradeoff": neither_tradeoff(in_scores, ood_scores, self.neither_points_, self.config.neither_rate)}
 
     def pet_scores(self, inputs: Any) -> np.ndarray:
         """The pet score of every readable photo of `inputs` (labels not needed)."""
@@ -294,7 +309,8 @@ class Classifier:
             model.save(tmp)
         if path.suffix != ".keras":
             run.write_config({"config": self.config.to_dict(), "threshold": self.threshold, "temperature": self.temperature_,
-                              "neither_threshold": self.neither_threshold_, "pet_slope": self.pet_slope_, **(extra or {})})
+                              "neither_threshold": self.neither_threshold_, "neither_points": self.neither_points_,
+                              "pet_slope": self.pet_slope_, **(extra or {})})
         return run.model_path
 
     @classmethod
@@ -307,6 +323,7 @@ class Classifier:
         classifier = cls(TrainConfig.from_dict(saved.get("config", {})), threshold=decision.threshold, **options)
         classifier.temperature_ = saved.get("temperature")
         classifier.neither_threshold_, classifier.pet_slope_ = decision.neither_below, decision.pet_slope
+        classifier.neither_points_ = saved.get("neither_points", [])
         classifier.engine = open_engine(run, engine, threads)
         classifier.model_path = run.model_path
         return classifier

@@ -50,6 +50,7 @@ def _stdout(text: str) -> None:
 TTA_OPTION = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored photo where the answer is near a threshold. [default: as the run was trained]")
 TTA_ALL_OPTION = typer.Option(False, "--tta-all", help="With TTA, look at every photo's mirror image (2x the cost), not only where the answer is near a threshold.")
 NEITHER_OPTION = typer.Option(True, "--neither/--no-neither", help="Answer 'neither' for photos with no cat or dog; --no-neither when every photo holds a cat or a dog.")
+REFUSE_OPTION = typer.Option(None, "--refuse", help="Operating point of 'neither': default (the run's), lenient (fewer pets refused, more non-pets let through), strict, or the share of held-out training cats and dogs to refuse, e.g. 0.01 (docs/TRUST.md).")
 ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export fastest on this machine, measured once; else keras), keras, onnx, tflite (fastest TFLite export), or an export: tflite-fp16, tflite-int8.")
 
 
@@ -57,6 +58,7 @@ ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export
 def train(
     data: Optional[str] = typer.Option(None, "--data", help="Training photos: parquet file/folder/glob, ROOT/{cat,dog}/ folders, or hf://NAME."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out labelled photos to report on after training."),
+    ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog: reports how 'neither' separates them and plots neither_tradeoff.png."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder (its data and settings)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders."),
     name: str = typer.Option("train", "--name", help="Run folder name; numbered (NAME-2, ...) when it exists."),
@@ -94,7 +96,7 @@ def train(
     if resume is None and data is None:
         raise UsageError("Missing --data PATH (the training photos), or --resume RUN to continue a run.")
     result = train_run(
-        data, test=test, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]), resume=resume,
+        data, test=test, ood=ood, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]), resume=resume,
         ray={"address": address, "workers": workers} if use_ray else None, recipe=recipe,
         seed=seed, batch_size=batch_size, image_size=image_size, val_split=val_split, max_epochs=epochs,
         patience=patience, learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_blocks=fine_tune_blocks,
@@ -126,12 +128,13 @@ def evaluate(
     tta: Optional[bool] = TTA_OPTION,
     tta_all: bool = TTA_ALL_OPTION,
     neither: bool = NEITHER_OPTION,
+    refuse: Optional[str] = REFUSE_OPTION,
 ) -> None:
     """Accuracy (cat vs dog), precision, recall, F1, ROC AUC, log loss, ECE, the confusion matrix, and what users
     are answered: refused (cats and dogs answered 'neither') and answer_accuracy ('neither' on a pet counts wrong)."""
     from .classifier import Classifier
 
-    metrics = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither).evaluate(data, ood=ood)
+    metrics = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither, refuse=refuse).evaluate(data, ood=ood)
     if as_json:
         _stdout(json.dumps(metrics))
         return
@@ -141,6 +144,11 @@ def evaluate(
     for key, value in metrics.items():
         if isinstance(value, dict):
             for sub, sub_value in value.items():
+                if sub == "tradeoff":
+                    for row in sub_value:
+                        table.add_row(f"{key}.tradeoff {row['point'] or ''} ({row['rate']:g})",
+                                      f"pets refused {row['pets_refused']:.2%}, non-pets let through {row['non_pets_accepted']:.2%}")
+                    continue
                 table.add_row(f"{key}.{sub}", f"{sub_value:.4f}" if isinstance(sub_value, float) else str(sub_value))
         else:
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
@@ -157,6 +165,7 @@ def predict(
     tta: Optional[bool] = TTA_OPTION,
     tta_all: bool = TTA_ALL_OPTION,
     neither: bool = NEITHER_OPTION,
+    refuse: Optional[str] = REFUSE_OPTION,
     data: Optional[str] = typer.Option(None, "--data", help="Batch scoring: parquet file/folder/glob or photo folder (with --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Batch scoring: folder of parquet shards to write (resumable)."),
     use_ray: bool = typer.Option(False, "--ray", help="Batch scoring on Ray (local instance unless --address)."),
@@ -178,7 +187,7 @@ def predict(
         if tta is not None or tta_all:
             raise UsageError("Batch scoring (--data/--out) follows the run's own TTA setting; leave out --tta/--no-tta/--tta-all.")
         summary = score_to_parquet(model, data, out, use_ray=use_ray, address=address, workers=workers, engine=engine,
-                                   neither=neither)
+                                   neither=neither, refuse=refuse)
         log(f"Scored {summary['rows']} photo(s) in {summary['scored_shards']} shard(s) in {summary['seconds']:.1f} s; "
             f"{summary['shards']} shard(s) in {out}.")
         _stdout(json.dumps(summary) if as_json else str(out))
@@ -187,7 +196,7 @@ def predict(
         raise UsageError("Give photos to predict (files, folders, globs, parquet), or --data and --out for batch scoring.")
     if as_json and as_csv:
         raise UsageError("Choose one of --json and --csv.")
-    predictions = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither).predict_photos(paths)
+    predictions = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither, refuse=refuse).predict_photos(paths)
     rows = [{"path": p.id, "name": p.name, "label": p.label, "p_dog": p.p_dog, "confidence": p.confidence,
              "pet_score": p.pet_score, "error": p.error} for p in predictions]
     if as_json:
@@ -220,6 +229,7 @@ def export(
     formats: list[str] = typer.Option(..., "--format", help="onnx, tflite, tflite-fp16, tflite-int8, savedmodel, web or all; repeatable."),
     data: Optional[str] = typer.Option(None, "--data", help="Photos to verify (and calibrate int8) with; default: the run's training data."),
     runtime: Optional[Path] = typer.Option(None, "--runtime", help="For web without internet: the .tgz `npm pack @mediapipe/tasks-vision@1.1.0` writes."),
+    refuse: Optional[str] = REFUSE_OPTION,
 ) -> None:
     """Write RUN/export/ files, each verified against the Keras model on real photos."""
     from .export import export_run
@@ -231,7 +241,7 @@ def export(
     for column in ("format", "file", "max |Δp|", "max |Δpet|", "same answer", "images/s", "MB"):
         table.add_column(column, justify="right")
     for fmt in chosen:
-        record = export_run(run, fmt, data, runtime)
+        record = export_run(run, fmt, data, runtime, refuse)
         if fmt == "web":
             table.add_row(fmt, f"export/{record['file']}/", f"({record['model_from']})", "", f"{record['answer_agreement']:.1%}", "", f"{record['bytes'] / 2**20:.1f}")
             continue
@@ -298,6 +308,7 @@ def serve(
     max_files: int = typer.Option(32, "--max-files", help="Most photos in one multipart request (413 above)."),
     tta: Optional[bool] = TTA_OPTION,
     neither: bool = NEITHER_OPTION,
+    refuse: Optional[str] = REFUSE_OPTION,
 ) -> None:
     """HTTP API and web page: POST /v1/predict, /v1/explain; GET /, /healthz, /readyz, /metrics, /docs."""
     try:
@@ -312,8 +323,9 @@ def serve(
         raise UsageError("--workers and --max-files must be at least 1 and --max-body-mb positive.")
     run = RunFolder.resolve(model)
     open_engine(run, engine)  # fail now, with a clear message, not inside a worker
+    run.decision(refuse=refuse)  # and on an operating point the run does not have
     settings = ServeSettings(model=run.path, engine=engine, max_body_bytes=int(max_body_mb * 2**20), max_files=max_files,
-                             tta=tta, neither=neither)
+                             tta=tta, neither=neither, refuse=refuse)
     os.environ.update(settings.to_environment())
     log(f"Serving {run.path} on http://{host}:{port} (docs at /docs)")
     uvicorn.run("catdog.serve.app:app_from_environment", factory=True, host=host, port=port, workers=workers,

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import UsageError
+
 CAT, DOG, NEITHER = "cat", "dog", "neither"
 ANSWERS = (CAT, DOG, NEITHER)  # answer codes 0, 1, 2: a cat/dog code equals its label
 NEITHER_CODE = 2
@@ -112,6 +114,57 @@ class Decision:
 
     def without_neither(self) -> Decision:
         return Decision(self.threshold, self.neither_below, False, self.pet_slope)
+
+
+# Operating points of "neither" (--refuse): the share of held-out training cats and dogs that a
+# threshold refuses. "default" is the run's own (its recipe's neither_rate); "lenient" refuses fewer
+# pets (small, blurred or unusual photos) and lets more non-pets through; "strict" the other way round.
+# docs/TRUST.md has what each point refuses on the development files.
+NAMED_POINTS = {"lenient": 0.003, "strict": 0.015}
+POINT_RATES = (0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1)
+
+
+def refusal_points(held_out_scores: np.ndarray, rate: float, threshold: float) -> list[list[float]]:
+    """[rate, threshold] pairs: the pet score under which `rate` of the held-out training photos fall;
+    the run's own point (`rate`, `threshold`) exactly as the run decides."""
+    scores = np.asarray(held_out_scores, dtype=np.float64)
+    points = {r: float(np.quantile(scores, r)) for r in POINT_RATES}
+    points[rate] = float(threshold)
+    return [[r, points[r]] for r in sorted(points)]
+
+
+def parse_refuse(refuse: str | float | None) -> str | float | None:
+    """--refuse as given: None, a named point, or a rate in (0, 0.5)."""
+    if refuse is None or isinstance(refuse, float):
+        value = refuse
+    elif refuse in ("default", *NAMED_POINTS):
+        return refuse
+    else:
+        try:
+            value = float(refuse)
+        except ValueError:
+            value = -1.0
+    if value is not None and not 0.0 < value < 0.5:
+        raise UsageError(f"--refuse takes default, {', '.join(NAMED_POINTS)} or a share of cats and dogs to refuse between 0 "
+                         f"and 0.5 (for example 0.01), not {refuse!r}.")
+    return value
+
+
+def refusal_threshold(points: list[list[float]] | None, refuse: str | float | None, default: float | None) -> float | None:
+    """The pet-score threshold of an operating point: the run's own (`default`) for None or "default",
+    else the named point's or the given rate's, interpolated between the run's saved points."""
+    refuse = parse_refuse(refuse)
+    if refuse is None or refuse == "default" or default is None:
+        return default
+    if not points:
+        raise UsageError("This run saved no operating points for 'neither' (trained before --refuse existed); retrain it, or "
+                         "leave --refuse out.")
+    rate = NAMED_POINTS[refuse] if isinstance(refuse, str) else float(refuse)
+    rates, thresholds = zip(*points)
+    if not rates[0] <= rate <= rates[-1]:
+        raise UsageError(f"--refuse {rate:g} is outside the rates this run saved ({rates[0]:g} to {rates[-1]:g}); pick one in "
+                         "that range.")
+    return float(np.interp(rate, rates, thresholds))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

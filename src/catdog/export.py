@@ -20,7 +20,7 @@ from . import __version__
 from .data.decode import decode_image
 from .data.pipeline import decode_batches
 from .data.sources import Photo, open_source
-from .decide import ANSWERS, Decision
+from .decide import ANSWERS, Decision, parse_refuse
 from .edge.mediapipe_check import mediapipe_answers, mediapipe_available
 from .edge.metadata import ClassifierMetadata, add_classifier_metadata
 from .edge.web import write_web_export
@@ -31,7 +31,7 @@ from .quiet import native_output_silenced
 from .run_folder import RunFolder
 from .runtime import Engine
 from .runtime.keras_engine import KerasEngine
-from .runtime.manifest import FORMATS, MANIFEST_FILE, export_path, read_manifest, usable_exports, write_manifest
+from .runtime.manifest import FORMATS, MANIFEST_FILE, baked_decision, export_path, read_manifest, usable_exports, write_manifest
 from .runtime.onnx_engine import OnnxEngine
 from .runtime.tflite_engine import TfliteEngine
 
@@ -209,16 +209,18 @@ def _images_per_second(predict: Callable[[np.ndarray], np.ndarray], pixels: np.n
     return done / (time.perf_counter() - started)
 
 
-def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path | None = None) -> dict[str, Any]:
+def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path | None = None,
+               refuse: str | float | None = None) -> dict[str, Any]:
     """Write RUN/export/<file> for `fmt`, verify it against the Keras model, record it in the manifest.
     `runtime`: the web runtime's npm tarball, for `web` on a machine without internet."""
     if fmt not in FORMATS:
         raise UsageError(f"Unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}.")
+    refuse = None if parse_refuse(refuse) == "default" else parse_refuse(refuse)
     model_path = run.model_path
     if not model_path.is_file():
         raise ModelError(f"No model at {model_path}; pass a run folder made by `catdog train`.")
     if fmt == "web":
-        return _export_web(run, data, runtime)
+        return _export_web(run, data, runtime, refuse)
     data = data or run.read_config().get("data")
     if not data:
         raise UsageError("Pass --data PATH with a few photos to verify the export against the Keras model.")
@@ -229,8 +231,9 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     verify = np.concatenate([samples[:VERIFY_PHOTOS], non_pets])
     calibration = samples  # int8 ranges from real photos only
     reference = np.asarray(model.predict_on_batch(verify.astype(np.float32))).reshape(len(verify), -1)
-    # What users are answered is what must agree: cat, dog or neither, by the run's own decision.
-    decision = run.decision()
+    # What users are answered is what must agree: cat, dog or neither, by the run's own decision (at the
+    # operating point asked for, which the three-score files hold as constants).
+    decision = run.decision(refuse=refuse)
 
     run.export_dir.mkdir(exist_ok=True)
     final = export_path(run, fmt)
@@ -259,6 +262,7 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
         "tolerance": {"max_abs_diff": max_allowed, "max_pet_score_diff": max_pet, "answer_agreement": min_agreement},
         "images_per_second": speed, "bytes": _size(staging), "export_seconds": time.perf_counter() - started,
         "model_sha256": file_digest(model_path), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "neither_below": decision.neither_below, "refuse": refuse,
     }
     if verified and fmt in TFLITE_FORMATS:
         # As an app runs it: the whole photo handed to MediaPipe, which resizes it itself.
@@ -281,10 +285,11 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     return record
 
 
-def _export_web(run: RunFolder, data: str | None, runtime: Path | None) -> dict[str, Any]:
+def _export_web(run: RunFolder, data: str | None, runtime: Path | None, refuse: str | float | None) -> dict[str, Any]:
     """The static page around the verified WEB_MODEL_FORMAT TFLite file (exported first when missing)."""
-    if WEB_MODEL_FORMAT not in usable_exports(run):
-        export_run(run, WEB_MODEL_FORMAT, data)
+    made = usable_exports(run).get(WEB_MODEL_FORMAT)
+    if made is None or made.get("refuse") != refuse:
+        export_run(run, WEB_MODEL_FORMAT, data, refuse=refuse)
     model = export_path(run, WEB_MODEL_FORMAT)
     final = export_path(run, "web")
     staging = final.with_name(f".partial-{final.name}")
@@ -292,7 +297,7 @@ def _export_web(run: RunFolder, data: str | None, runtime: Path | None) -> dict[
     started = time.perf_counter()
     log("Exporting web …")
     try:
-        details = write_web_export(staging, model, run.decision(), runtime)
+        details = write_web_export(staging, model, baked_decision(run, WEB_MODEL_FORMAT), runtime)
     except Exception:
         _remove(staging)
         raise

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .decide import Decision
+from .decide import Decision, refusal_threshold
 from .errors import ModelError, UsageError
 from .files import write_json, write_text
 
@@ -113,10 +113,12 @@ class RunFolder:
     def update_config(self, **values: Any) -> None:
         self.write_config({**self.read_config(), **values})
 
-    def decision(self, neither: bool = True) -> Decision:
-        """The run's answer rule, from the thresholds saved in config.json."""
+    def decision(self, neither: bool = True, refuse: str | float | None = None) -> Decision:
+        """The run's answer rule, from the thresholds saved in config.json; `refuse` picks another
+        operating point of "neither" among those the run saved (decide.refusal_threshold)."""
         saved = self.read_config()
-        return Decision(saved.get("threshold", 0.5), saved.get("neither_threshold"), neither, saved.get("pet_slope", 1.0))
+        neither_below = refusal_threshold(saved.get("neither_points"), refuse, saved.get("neither_threshold"))
+        return Decision(saved.get("threshold", 0.5), neither_below, neither, saved.get("pet_slope", 1.0))
 
     @property
     def status(self) -> str | None:

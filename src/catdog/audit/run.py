@@ -54,10 +54,9 @@ def _no_pet(features: np.ndarray, labels: np.ndarray, rows: np.ndarray, names: l
     except ModelError as exc:
         log(f"Warning: {exc} The no-pet check rests on similarity and density alone.")
         imagenet = None
-    _, held_out = fit_pet_scorer([features], labels, imagenet, config.seed)
+    _, threshold, held_out = fit_pet_scorer([features], labels, imagenet, config.seed, rate=config.neither_rate)
     if len(held_out) != len(features):  # above MAX_FIT_PHOTOS only a sample is held out
         return []
-    threshold = float(np.quantile(held_out, config.neither_rate))
     order = np.argsort(held_out)
     return [{"row": int(rows[i]), "name": names[i], "pet_score": round(float(held_out[i]), 3)} for i in order if held_out[i] < threshold]
 

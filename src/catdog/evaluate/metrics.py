@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..decide import NEITHER_CODE, Decision
+from ..decide import NAMED_POINTS, NEITHER_CODE, Decision
 from ..errors import DataError
 
 
@@ -79,3 +79,20 @@ def ood_metrics(in_scores: np.ndarray, ood_scores: np.ndarray, threshold: float)
         "threshold": float(threshold),
         "n_ood": int(len(ood_scores)),
     }
+
+
+def neither_tradeoff(in_scores: np.ndarray, ood_scores: np.ndarray, points: list[list[float]], default_rate: float | None) -> list[dict]:
+    """The choice a user makes with --refuse, along the run's operating points: the share of the
+    labelled cats and dogs answered "neither" (`pets_refused`) against the share of the photos with
+    no cat or dog answered cat or dog (`non_pets_accepted`). Rows of the named points say which."""
+    names = {rate: name for name, rate in NAMED_POINTS.items()}
+    if default_rate is not None:
+        names[default_rate] = "default"
+    zeros_in, zeros_ood = np.zeros(len(in_scores)), np.zeros(len(ood_scores))
+    rows = []
+    for rate, threshold in points:
+        decision = Decision(neither_below=threshold)
+        rows.append({"rate": rate, "threshold": threshold, "point": names.get(rate),
+                     "pets_refused": float(np.mean(decision.codes(zeros_in, in_scores) == NEITHER_CODE)) if len(in_scores) else 0.0,
+                     "non_pets_accepted": float(np.mean(decision.codes(zeros_ood, ood_scores) != NEITHER_CODE)) if len(ood_scores) else 0.0})
+    return rows

@@ -15,7 +15,7 @@ class PetScore(keras.layers.Layer):
     model, so every engine and export computes it. Its weights are constants fitted at training."""
 
     def __init__(self, feature_dim: int = 1280, pet_classes: int = 123, other_classes: int = 877,
-                 reference_photos: int = 1024, rank: int = 128, **kwargs):
+                 reference_photos: int = 1024, rank: int = 128, lookalike_classes: int = 0, **kwargs):
         kwargs.pop("trainable", None)
         super().__init__(trainable=False, **kwargs)
         self.shapes = {
@@ -25,8 +25,12 @@ class PetScore(keras.layers.Layer):
             "directions": (feature_dim, rank), "inverse_variances": (rank,), "residual_inverse_variance": (1,),
             "mean": (3,), "scale": (3,), "weights": (3,),
         }
+        # Models saved before the lookalike gate have no such constants (lookalike_classes = 0): no gate.
+        if lookalike_classes:
+            self.shapes.update({"lookalike_kernel": (feature_dim, lookalike_classes), "lookalike_bias": (lookalike_classes,),
+                                "gate": (2,)})
         self.config_values = {"feature_dim": feature_dim, "pet_classes": pet_classes, "other_classes": other_classes,
-                              "reference_photos": reference_photos, "rank": rank}
+                              "reference_photos": reference_photos, "rank": rank, "lookalike_classes": lookalike_classes}
         # In a dict, not as attributes: "weights" is a Layer property.
         self.constants = {name: self.add_weight(name=name, shape=shape, initializer="zeros", trainable=False)
                           for name, shape in self.shapes.items()}
@@ -36,7 +40,7 @@ class PetScore(keras.layers.Layer):
         arrays = scorer.arrays()
         layer = cls(feature_dim=arrays["pet_kernel"].shape[0], pet_classes=arrays["pet_kernel"].shape[1],
                     other_classes=arrays["other_kernel"].shape[1], reference_photos=arrays["reference"].shape[0],
-                    rank=arrays["directions"].shape[1], name=name)
+                    rank=arrays["directions"].shape[1], lookalike_classes=arrays["lookalike_kernel"].shape[1], name=name)
         for key, value in arrays.items():
             layer.constants[key].assign(np.asarray(value, dtype=np.float32).reshape(layer.shapes[key]))
         return layer
@@ -62,7 +66,12 @@ class PetScore(keras.layers.Layer):
             distances.append(whitened + ops.maximum(total - kept, 0.0) * c["residual_inverse_variance"][0])
         nearest = ops.maximum(ops.minimum(distances[0], distances[1]), 1e-12)
         components = ops.stack([pets - others, similarity, -ops.log(nearest)], axis=1)
-        return ops.sum((components - c["mean"]) / c["scale"] * c["weights"], axis=1, keepdims=True)
+        average = ops.sum((components - c["mean"]) / c["scale"] * c["weights"], axis=1, keepdims=True)
+        if "gate" not in c:
+            return average
+        lookalikes = ops.logsumexp(ops.matmul(features, c["lookalike_kernel"]) + c["lookalike_bias"], axis=1)
+        gate = c["gate"][0] + c["gate"][1] * (pets - lookalikes)
+        return ops.minimum(average, gate[:, None])
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)

@@ -2,7 +2,7 @@
 features. Below a threshold the answer is "neither".
 
 Three measured signals, each answering the question from a different side (docs/TRUST.md has the
-measurements and how the weights were chosen):
+measurements and how the weights were chosen), and one gate:
 
 1. ImageNet pet log-odds: log P(pet) - log P(not pet) under MobileNetV2's own 1000-class ImageNet
    classifier, pet = its 118 dog breeds and 5 domestic cats. Trained on 1.2 million photos, it knows
@@ -13,9 +13,18 @@ measurements and how the weights were chosen):
 3. Class-conditional density (Mahalanobis distance to the nearest class mean under a shared,
    shrunk, low-rank-plus-isotropic covariance): how far the photo is from the cat and dog clusters.
 
+4. The lookalike gate: log P(pet) - log P(lookalike) under the same ImageNet classifier, lookalike =
+   its classes of animals that look like cats or dogs and are neither (wolves, coyotes, wild dogs,
+   hyenas, foxes, wild cats, bears, mustelids, meerkats, pandas, sea lions). In an average it is washed
+   out (a wolf is close to the training dogs and dense where they are); as a gate it is decisive: the
+   photo is "neither" when ImageNet puts e^-GATE_BELOW times more mass on lookalikes than on pets,
+   whatever the other signals say.
+
 Each signal is standardised on held-out scores of the training photos (out-of-fold, so a photo is
-never scored against itself) and the three are summed with fixed weights. Everything here is NumPy;
-model.layers.PetScore computes the same inside the saved model, so every engine and export carries it.
+never scored against itself) and the three are summed with fixed weights; the score is the smaller
+of that sum and the gate's term, which crosses the "neither" threshold exactly at GATE_BELOW.
+Everything here is NumPy; model.layers.PetScore computes the same inside the saved model, so every
+engine and export carries it.
 """
 
 from __future__ import annotations
@@ -23,14 +32,27 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import h5py
 import numpy as np
-import scipy.linalg
 
 # Keras ImageNet class indices (line i + 1 of imagenet_labels.txt, which starts with "background").
 DOG_CLASSES = tuple(range(151, 269))  # Chihuahua ... Mexican hairless
 DOMESTIC_CAT_CLASSES = tuple(range(281, 286))  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 PET_CLASSES = DOG_CLASSES + DOMESTIC_CAT_CLASSES
+# Animals that look like cats or dogs and are neither: sea lion; timber, white and red wolf, coyote;
+# dhole, African hunting dog, hyena; red, kit, Arctic and grey fox; cougar, lynx, leopard, snow leopard,
+# jaguar, lion, tiger, cheetah; brown, black, polar and sloth bear; mongoose, meerkat; weasel, mink,
+# polecat, ferret, otter, skunk, badger; red and giant panda. The dingo (273) is left out: a wild dog
+# that is also kept as a dog, not promised either way (docs/TRUST.md).
+LOOKALIKE_CLASSES = (150, *range(269, 273), *range(274, 281), *range(286, 300), *range(356, 363), 387, 388)
+# The gate: "neither" when log P(pet) - log P(lookalike) is under GATE_BELOW (lookalikes e^2 = 7.4 times
+# as likely as pets). Chosen on the choose halves of lookalikes.parquet, shift.parquet and the training
+# photos' validation folds (benchmarks/neither_methods.py): it refuses 0.2 % of held-out training
+# photos and none of shift's other breeds on its own.
+GATE_BELOW = -2.0
+# Pet-score units per nat of the gate's log-odds: a stricter or more lenient "neither" threshold
+# (--refuse) moves the gate by the same number of nats.
+GATE_SLOPE = 1.0
+NO_GATE = 1e9  # the gate's offset when there is no ImageNet classifier
 COMPONENTS = ("imagenet_pet_log_odds", "nearest_photo_similarity", "class_density")
 # Chosen by logistic regression on held-apart halves of the shared development files, rounded
 # (benchmarks/neither_methods.py; docs/TRUST.md).
@@ -47,6 +69,8 @@ MAX_FIT_PHOTOS = 20_000  # held-out statistics from at most this many photos (a 
 def imagenet_classifier(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(kernel [1280, 1000], bias [1000]) of MobileNetV2's ImageNet classifier, read straight from
     Keras' with-top weights file (no model is built)."""
+    import h5py  # training-side dependency: the inference path reads the fitted constants from the model
+
     with h5py.File(path, "r") as weights:
         layer = weights["predictions"]
         return np.asarray(layer["predictions/kernel"][()], np.float32), np.asarray(layer["predictions/bias"][()], np.float32)
@@ -77,6 +101,9 @@ class PetScorer:
     mean: np.ndarray  # [3] of the held-out components
     scale: np.ndarray  # [3]
     weights: np.ndarray  # [3]
+    lookalike_kernel: np.ndarray  # [d, lookalikes] ImageNet classifier columns of the lookalike classes
+    lookalike_bias: np.ndarray
+    gate: np.ndarray  # [2]: (offset, slope): the gate's term is offset + slope * (pet vs lookalike log-odds)
 
     def components(self, features: np.ndarray) -> np.ndarray:
         """The three raw signals [n, 3] (see the module docstring)."""
@@ -97,8 +124,20 @@ class PetScorer:
                        + np.maximum((x**2).sum(axis=1) - kept, 0.0) * self.residual_inverse_variance[0])
         return np.maximum(np.stack(out, axis=1), 1e-12)
 
-    def __call__(self, features: np.ndarray) -> np.ndarray:
+    def lookalike_log_odds(self, features: np.ndarray) -> np.ndarray:
+        """log P(pet) - log P(lookalike) under the ImageNet classifier [n]."""
+        f = np.asarray(features, dtype=np.float64)
+        return _logsumexp(f @ self.pet_kernel + self.pet_bias) - _logsumexp(f @ self.lookalike_kernel + self.lookalike_bias)
+
+    def average(self, features: np.ndarray) -> np.ndarray:
+        """The weighted sum of the three standardised signals, before the gate."""
         return ((self.components(features) - self.mean) / self.scale) @ self.weights
+
+    def gated(self, average: np.ndarray, lookalike_log_odds: np.ndarray) -> np.ndarray:
+        return np.minimum(average, self.gate[0] + self.gate[1] * lookalike_log_odds)
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        return self.gated(self.average(features), self.lookalike_log_odds(features))
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {f.name: np.asarray(getattr(self, f.name), dtype=np.float32) for f in fields(self)}
@@ -106,6 +145,7 @@ class PetScorer:
 
 def _density(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Class means and the shared covariance's leading directions and inverse variances."""
+    import scipy.linalg  # training side only
     means = np.stack([features[labels == c].mean(axis=0) for c in (0, 1)])
     centred = features - means[labels.astype(int)]
     covariance = centred.T @ centred / len(features)
@@ -128,20 +168,29 @@ def _unstandardised(features: np.ndarray, labels: np.ndarray, imagenet: tuple[np
         kernel, bias = imagenet
     pets = np.zeros(kernel.shape[1], dtype=bool)
     pets[list(PET_CLASSES)] = True
+    lookalikes = list(LOOKALIKE_CLASSES)
     rng = np.random.default_rng(seed)
     reference = features if len(features) <= REFERENCE_PHOTOS else features[rng.choice(len(features), REFERENCE_PHOTOS, replace=False)]
     means, directions, inverse_variances, residual = _density(features, labels)
     weights = np.array(WEIGHTS if imagenet is not None else (0.0, *WEIGHTS[1:]), dtype=np.float64)
+    # Without the ImageNet classifier there is no gate: its term stays far above any threshold (finite,
+    # so that every export format carries it as an ordinary constant).
+    gate = np.array([NO_GATE, 0.0]) if imagenet is None else np.array([0.0, GATE_SLOPE])
     return PetScorer(kernel[:, pets], bias[pets], kernel[:, ~pets], bias[~pets], _unit(reference), means, directions,
-                     inverse_variances, residual, np.zeros(3), np.ones(3), weights / weights.sum())
+                     inverse_variances, residual, np.zeros(3), np.ones(3), weights / weights.sum(),
+                     kernel[:, lookalikes], bias[lookalikes], gate)
 
 
 def fit_pet_scorer(train_views: list[np.ndarray], train_labels: np.ndarray, imagenet: tuple[np.ndarray, np.ndarray] | None,
-                   seed: int, validation_views: list[np.ndarray] | None = None) -> tuple[PetScorer, np.ndarray]:
+                   seed: int, validation_views: list[np.ndarray] | None = None,
+                   rate: float = 0.0075) -> tuple[PetScorer, float, np.ndarray]:
     """Fit on the training photos' pooled features (views[0] = the photos; further views, such as
-    mirror images, are averaged when predictions average them) and return the scorer with held-out
-    scores of the training photos (out-of-fold) and of the validation photos: what the "neither"
-    threshold is chosen from."""
+    mirror images, are averaged when predictions average them). Returns the scorer, its "neither"
+    threshold and the held-out scores of the training photos (out-of-fold) and of the validation
+    photos, which the threshold and the other operating points (decide.refusal_points) come from.
+
+    The threshold is the `rate` quantile of the held-out averages; the gate's term is set to cross it
+    at GATE_BELOW, so a few more held-out photos than `rate` fall under it: those ImageNet calls wild."""
     features, labels = np.asarray(train_views[0], np.float64), np.asarray(train_labels).astype(int)
     rng = np.random.default_rng(seed)
     sample = np.arange(len(features)) if len(features) <= MAX_FIT_PHOTOS else np.sort(rng.choice(len(features), MAX_FIT_PHOTOS, replace=False))
@@ -154,8 +203,15 @@ def fit_pet_scorer(train_views: list[np.ndarray], train_labels: np.ndarray, imag
         scorer = _unstandardised(features[keep], labels[keep], imagenet, seed)
         held_out[fold] = np.mean([scorer.components(view[rows]) for view in train_views], axis=0)
     final = _unstandardised(features, labels, imagenet, seed)
+    # The gate needs no fitting (ImageNet's classifier is fixed): its held-out value is its value.
+    held_gate = np.mean([final.lookalike_log_odds(view[sample]) for view in train_views], axis=0)
     if validation_views:
         held_out = np.concatenate([held_out, np.mean([final.components(v) for v in validation_views], axis=0)])
+        held_gate = np.concatenate([held_gate, np.mean([final.lookalike_log_odds(v) for v in validation_views], axis=0)])
     final.mean = held_out.mean(axis=0)
     final.scale = np.where(held_out.std(axis=0) > 1e-9, held_out.std(axis=0), 1.0)
-    return final, ((held_out - final.mean) / final.scale) @ final.weights
+    held_average = ((held_out - final.mean) / final.scale) @ final.weights
+    threshold = float(np.quantile(held_average, rate))
+    if final.gate[0] != NO_GATE:
+        final.gate[0] = threshold - final.gate[1] * GATE_BELOW
+    return final, threshold, final.gated(held_average, held_gate)

@@ -116,6 +116,24 @@ def plot_reliability(labels: np.ndarray, before: np.ndarray, after: np.ndarray, 
     return _save(plt, fig, path)
 
 
+def plot_neither_tradeoff(rows: Sequence[dict], path: Path, title: str) -> Path:
+    """Pets refused against photos with no cat or dog let through, one point per operating point of
+    --refuse (the named ones labelled): what a stricter or a more lenient "neither" costs."""
+    plt, fig, ax = _figure(figsize=(5.6, 4.4))
+    accepted = [100 * row["non_pets_accepted"] for row in rows]
+    refused = [100 * row["pets_refused"] for row in rows]
+    ax.plot(accepted, refused, "o-", color="tab:blue")
+    for row, x, y in zip(rows, accepted, refused):
+        label = f"{row['point']} ({row['rate']:g})" if row.get("point") else f"{row['rate']:g}"
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8,
+                    fontweight="bold" if row.get("point") else "normal")
+    ax.set_xlabel("photos with no cat or dog answered cat or dog (%)")
+    ax.set_ylabel("cats and dogs answered 'neither' (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, path)
+
+
 def plot_explanation_grid(explanations, path: Path, columns: int = 4) -> Path:
     from ..explain.gradcam import overlay
 

@@ -4,9 +4,11 @@ engines that run them and written by catdog.export. No TensorFlow here."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..decide import Decision
 from ..files import file_digest, write_json
 from ..run_folder import RunFolder
 
@@ -56,3 +58,11 @@ def usable_exports(run: RunFolder) -> dict[str, dict[str, Any]]:
         if export_path(run, fmt).exists():
             usable[fmt] = record
     return usable
+
+
+def baked_decision(run: RunFolder, fmt: str) -> Decision:
+    """The decision a three-score export holds as constants: the run's, at the operating point the
+    export was made for (`catdog export --refuse`); engines read [p(dog), pet score] back with it."""
+    decision = run.decision()
+    baked = read_manifest(run)["exports"].get(fmt, {}).get("neither_below")
+    return decision if baked is None else replace(decision, neither_below=baked)

@@ -6,7 +6,7 @@ from ..errors import ModelError, UsageError
 from ..run_folder import RunFolder
 from . import ENGINE_NAMES, Engine, default_threads
 from .keras_engine import KerasEngine
-from .manifest import FORMATS, export_path, usable_exports
+from .manifest import FORMATS, baked_decision, export_path, usable_exports
 from .onnx_engine import OnnxEngine
 from .speed import measured_speeds
 from .tflite_engine import TfliteEngine
@@ -53,6 +53,6 @@ def _open_export(run: RunFolder, fmt: str, threads: int | None) -> Engine:
     if FORMATS[fmt][1] == "onnx":
         opened = OnnxEngine(path, threads)
     else:
-        opened = TfliteEngine(path, threads, decision=run.decision())
+        opened = TfliteEngine(path, threads, decision=baked_decision(run, fmt))
     opened.artifact = fmt
     return opened

@@ -45,9 +45,9 @@ def score_shard(classifier, shard: Shard, out: Path) -> int:
 class ShardScorer:
     """A Ray Data actor: loads the model once, then scores whole shards handed to it."""
 
-    def __init__(self, model: str, engine: str, out: str, threads: int, neither: bool = True):
+    def __init__(self, model: str, engine: str, out: str, threads: int, neither: bool = True, refuse: str | None = None):
         os.environ["CATDOG_PROGRESS"] = "0"
-        self.classifier = Classifier.load(model, engine=engine, threads=threads, neither=neither)
+        self.classifier = Classifier.load(model, engine=engine, threads=threads, neither=neither, refuse=refuse)
         self.out = Path(out)
 
     def __call__(self, batch: dict) -> dict:
@@ -60,7 +60,7 @@ def _specs(batch: dict) -> list[dict]:
 
 
 def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False, address: str | None = None,
-                     workers: int = 1, engine: str = "auto", neither: bool = True) -> dict:
+                     workers: int = 1, engine: str = "auto", neither: bool = True, refuse: str | None = None) -> dict:
     """Score every photo of `data` into `out`/part-*.parquet; returns counts and timing."""
     out.mkdir(parents=True, exist_ok=True)
     shards = plan_shards(data)
@@ -69,22 +69,22 @@ def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False
     started = time.perf_counter()
     rows = 0
     if todo and use_ray:
-        rows = _score_on_ray(model, todo, out, address, workers, engine, neither)
+        rows = _score_on_ray(model, todo, out, address, workers, engine, neither, refuse)
     elif todo:
-        classifier = Classifier.load(model, engine=engine, neither=neither)
+        classifier = Classifier.load(model, engine=engine, neither=neither, refuse=refuse)
         rows = sum(score_shard(classifier, shard, out) for shard in todo)
     return {"shards": len(shards), "scored_shards": len(todo), "rows": rows, "seconds": time.perf_counter() - started}
 
 
 def _score_on_ray(model: Path, todo: list[Shard], out: Path, address: str | None, workers: int, engine: str,
-                  neither: bool) -> int:
+                  neither: bool, refuse: str | None) -> int:
     import ray.data
 
     threads = threads_per_worker(workers)
     with ray_session(address):
         results = ray.data.from_items([s.to_dict() for s in todo], override_num_blocks=len(todo)).map_batches(
             ShardScorer, fn_constructor_kwargs={"model": str(model), "engine": engine, "out": str(out), "threads": threads,
-                                                  "neither": neither},
+                                                  "neither": neither, "refuse": refuse},
             batch_size=1, concurrency=workers, num_cpus=threads,
         ).take_all()
     return sum(int(r["rows"]) for r in results)

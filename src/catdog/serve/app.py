@@ -49,6 +49,7 @@ class ServeSettings:
     batch_window_ms: float = 2.0
     tta: bool | None = None  # test-time augmentation; None: as the run was trained
     neither: bool = True  # False: every photo holds a cat or a dog, never answer "neither"
+    refuse: str | None = None  # operating point of "neither" (--refuse); None: the run's own
 
     @classmethod
     def from_environment(cls) -> ServeSettings:
@@ -57,13 +58,14 @@ class ServeSettings:
                    max_body_bytes=int(os.environ.get("CATDOG_SERVE_MAX_BODY", MAX_UPLOAD_BYTES)),
                    max_files=int(os.environ.get("CATDOG_SERVE_MAX_FILES", MAX_UPLOAD_FILES)),
                    tta={"1": True, "0": False}.get(os.environ.get("CATDOG_SERVE_TTA", "")),
-                   neither=os.environ.get("CATDOG_SERVE_NEITHER", "1") != "0")
+                   neither=os.environ.get("CATDOG_SERVE_NEITHER", "1") != "0",
+                   refuse=os.environ.get("CATDOG_SERVE_REFUSE") or None)
 
     def to_environment(self) -> dict[str, str]:
         return {"CATDOG_SERVE_MODEL": str(self.model), "CATDOG_SERVE_ENGINE": self.engine,
                 "CATDOG_SERVE_MAX_BODY": str(self.max_body_bytes), "CATDOG_SERVE_MAX_FILES": str(self.max_files),
                 "CATDOG_SERVE_TTA": "" if self.tta is None else str(int(self.tta)),
-                "CATDOG_SERVE_NEITHER": str(int(self.neither))}
+                "CATDOG_SERVE_NEITHER": str(int(self.neither)), "CATDOG_SERVE_REFUSE": self.refuse or ""}
 
 
 # ------------------------------------------------------------------ response models
@@ -340,7 +342,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        classifier = Classifier.load(settings.model, engine=settings.engine, tta=settings.tta, neither=settings.neither)
+        classifier = Classifier.load(settings.model, engine=settings.engine, tta=settings.tta, neither=settings.neither,
+                                     refuse=settings.refuse)
         classifier.config.decode_threads = 1  # decoding happens per request, in the server's thread pool
         batcher = MicroBatcher(classifier.predict_pixels, settings.max_batch, settings.batch_window_ms / 1000,
                                on_batch=state.metrics.batch_size.observe)

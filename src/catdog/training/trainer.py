@@ -25,6 +25,7 @@ from ..config import TrainConfig
 from ..data.data_report import DataReport, label_counts
 from ..data.sources import PhotoSource, check_labels
 from ..data.split import stratified_split
+from ..decide import refusal_points
 from ..errors import DataError, ModelError, UsageError
 from ..evaluate.calibration import apply_temperature, fit_temperature
 from ..evaluate.metrics import expected_calibration_error
@@ -67,6 +68,7 @@ class Fitted:
     neither_threshold: float
     pet_slope: float
     pet_scorer: PetScorer
+    neither_points: list[list[float]]  # [rate, threshold] operating points (decide.refusal_points)
     # Scores of further photos from the frozen part's cache through the rest of the model (None when
     # the whole model must run: fine-tuning on pixels changes layers the cache does not hold).
     cached_scores: CachedScores | None = None
@@ -124,12 +126,12 @@ class Trainer:
         done = checkpoint.get("epochs_done", 0) if checkpoint.get("phase") == "fine_tune" else 0
         history, val_p = self.strategy.tune(self, networks, history, done, train, val, frozen_val)
 
-        scorer, threshold = self._fit_neither(frozen_train, train.labels, frozen_val)
+        scorer, threshold, points = self._fit_neither(frozen_train, train.labels, frozen_val)
         model = deployable_model(networks, scorer, weights, self.strategy.frozen_cut(networks))
         temperature, calibration = self._fit_temperature(networks, val_p, val.labels.astype(int))
         tail = self.strategy.tail(networks, model)
         return Fitted(model, history, report, (val.source, val.kept), temperature, calibration, threshold, PET_SLOPE, scorer,
-                      None if tail is None else CachedScores(cache, tail))
+                      points, None if tail is None else CachedScores(cache, tail))
 
     def _without_excluded(self, labels: np.ndarray, train_indices: np.ndarray, val_indices: np.ndarray,
                           same_source: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -181,9 +183,10 @@ class Trainer:
         return self.checkpointer.state()["history"]
 
     def _fit_neither(self, train_views: list[np.ndarray], y_train: np.ndarray,
-                     val_views: list[np.ndarray]) -> tuple[PetScorer, float]:
-        """The pet score on frozen pooled features, and its "neither" threshold: `neither_rate` of the
-        held-out training and validation photos fall under it (docs/TRUST.md)."""
+                     val_views: list[np.ndarray]) -> tuple[PetScorer, float, list[list[float]]]:
+        """The pet score on frozen pooled features, its "neither" threshold (`neither_rate` of the
+        held-out training and validation photos fall under it, docs/TRUST.md) and the other operating
+        points a user can pick with --refuse."""
         try:
             imagenet = imagenet_classifier(resolve_classifier_weights(self.config.weights))
         except ModelError as exc:
@@ -193,11 +196,11 @@ class Trainer:
         # With test-time augmentation the pet score is averaged over the photo and its mirror image:
         # the threshold is chosen on the same average where both views were computed.
         views = 2 if self.tta and len(train_views) > 1 and len(val_views) > 1 else 1
-        scorer, held_out = fit_pet_scorer(train_views[:views], y_train, imagenet, self.config.seed, val_views[:views])
-        threshold = float(np.quantile(held_out, self.config.neither_rate))
+        scorer, threshold, held_out = fit_pet_scorer(train_views[:views], y_train, imagenet, self.config.seed, val_views[:views],
+                                                     self.config.neither_rate)
         refused = float(np.mean(held_out < threshold))
         log(f"'neither' threshold {threshold:.3f}: {refused:.2%} of {len(held_out)} held-out training photos under it.")
-        return scorer, threshold
+        return scorer, threshold, refusal_points(held_out, self.config.neither_rate, threshold)
 
     def _fit_temperature(self, networks: Networks, val_p: np.ndarray, val_labels: np.ndarray) -> tuple[float | None, dict]:
         """Temperature scaling on the validation photos only, folded into the head (so into the
