@@ -9,19 +9,24 @@ the reported figures were not used to choose:
   learn from the training photos (nearest photo, Mahalanobis) are fitted on the 80 %; every method's
   threshold is its `rate` quantile of held-out training scores (out-of-fold over the 80 %, plus the
   20 %), as the product chooses it.
-- shift.parquet is split by breed, ood.parquet by photo and ood_diverse.parquet by ImageNet class,
-  each into a "choose" half and a "report" half (seeded). Combination weights (a logistic regression
+- shift.parquet is split by breed, lookalikes.parquet by kind of animal (lookalikes.classes.csv),
+  ood.parquet by photo and ood_diverse.parquet by ImageNet class, each into a "choose" half and a
+  "report" half (seeded). Combination weights (a logistic regression
   on standardised scores, pets against the choose halves) and the rate were chosen on the choose
   halves; tables report the report halves and test.parquet, which nothing was chosen on.
 - "camera/crop" rows: the 600 shift photos and 300 test photos under changes a phone photo of a pet
   plausibly has (centre crop, greyscale, 90-degree rotation, 80-px source, JPEG quality 15, dark,
-  padded panorama); "cat + dog": 100 test cats pasted beside 100 test dogs. All are still pets: a
-  refusal is a wrong answer.
+  padded panorama, saved 64 px on the longer side, saved at JPEG quality 10); "cat + dog": 100 test
+  cats pasted beside 100 test dogs. All are still pets: a refusal is a wrong answer.
+- Every method but the plain ImageNet signals is also given with the product's lookalike gate
+  (pet_score.GATE_BELOW): the smaller of the method's score and the gate's term, which crosses the
+  threshold where log P(pet) - log P(lookalike) = GATE_BELOW.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import json
 import os
@@ -51,7 +56,8 @@ from catdog.training.feature_cache import DECODER_VERSION, FeatureCache
 from catdog.training.features import extract_features
 
 SHARED = Path(os.environ.get("SHARED", Path(__file__).resolve().parents[2] / "shared"))
-FILES = ("train", "test", "shift", "ood", "ood_diverse")
+FILES = ("train", "test", "shift", "lookalikes", "ood", "ood_diverse")
+NON_PETS = ("lookalikes", "ood", "ood_diverse")
 SPLITS = 10  # choose/report splits; tables give the mean over them
 
 
@@ -94,6 +100,14 @@ def _jpeg(image, quality=15):
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
+def _saved(image, longer_side=None, quality=90):
+    """The photo as a thumbnail or an old phone would save it: scaled down, then JPEG-encoded."""
+    if longer_side:
+        scale = longer_side / max(image.size)
+        image = image.resize((max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale))), Image.LANCZOS)
+    return _jpeg(image, quality)
+
+
 def _panorama(image):
     canvas = Image.new("RGB", (image.size[0] * 2, image.size[1]), (120, 120, 120))
     canvas.paste(image, (image.size[0] // 2, 0))
@@ -104,7 +118,7 @@ CAMERA_CHANGES = {
     "centre crop 60 %": _crop, "greyscale": lambda im: im.convert("L").convert("RGB"),
     "rotated 90°": lambda im: im.rotate(90, expand=True), "80-px source": lambda im: im.resize((80, 80), Image.BILINEAR),
     "JPEG quality 15": _jpeg, "dark (40 %)": lambda im: ImageEnhance.Brightness(im).enhance(0.4),
-    "padded panorama": _panorama,
+    "padded panorama": _panorama, "saved 64 px": lambda im: _saved(im, 64), "JPEG quality 10": lambda im: _saved(im, None, 10),
 }
 
 
@@ -116,7 +130,7 @@ def _images(name: str, count: int) -> tuple[list[Image.Image], list[int]]:
 
 def hard_pets(features: Features) -> dict[str, np.ndarray]:
     """Features of pets under camera and crop changes, and of a cat beside a dog (cached in .cache)."""
-    cache = Path(os.environ.get("CATDOG_CACHE", ".cache/catdog")) / "benchmarks" / f"hard_pets_{features.size}.npz"
+    cache = Path(os.environ.get("CATDOG_CACHE", ".cache/catdog")) / "benchmarks" / f"hard_pets_{features.size}_v2.npz"
     if cache.is_file():
         return dict(np.load(cache))
     size = features.size
@@ -192,33 +206,41 @@ def main() -> None:
         scorer = ps._unstandardised(F[train_idx][keep], y[train_idx][keep], (kernel, bias), 42)
         held[fold] = np.mean([scorer.components(v[train_idx][fold]) for v in views], axis=0)
     held = np.concatenate([held, np.mean([unfitted.components(v[val_idx]) for v in views], axis=0)])
-    sets = {name: data[name][0] for name in ("test", "shift", "ood", "ood_diverse")}
+    sets = {name: data[name][0] for name in ("test", "shift", *NON_PETS)}
     sets.update({f"hard: {k}": v for k, v in hard.items()})
     components = {k: unfitted.components(v) for k, v in sets.items()}
+    gate = {k: unfitted.lookalike_log_odds(v) for k, v in sets.items()}
     for name in mirrors:  # test-time augmentation: the photo and its mirror image, averaged
         if name in components:
             components[name] = (components[name] + unfitted.components(mirrors[name])) / 2
+            gate[name] = (gate[name] + unfitted.lookalike_log_odds(mirrors[name])) / 2
+    gate["held"] = np.mean([unfitted.lookalike_log_odds(v[np.r_[train_idx, val_idx]]) for v in views], axis=0)
     z = standardised({**components, "held": held}, held)
     unit = lambda f: f / np.linalg.norm(f, axis=1, keepdims=True)
     held_features = np.concatenate([F[train_idx], F[val_idx]])  # for the methods with nothing fitted
+    kinds = [row["kind"] for row in csv.DictReader((SHARED / "data" / "lookalikes.classes.csv").open())]
+    assert len(kinds) == len(sets["lookalikes"]), "every lookalike photo decodes"
 
     rows: dict[str, list[dict]] = {}
     sweeps = []
     for split in range(SPLITS):
-        # Choose/report halves of the development files: shift by breed, ood_diverse by ImageNet class.
-        shift_choose = halves(data["shift"][2], lambda n: re.sub(r"_\d+\.\w+$", "", n), split)
-        ood_choose = halves(data["ood"][2], lambda n: n, split)
-        div_choose = halves(data["ood_diverse"][2], lambda n: n.split("_")[0], split)
+        # Choose/report halves of the development files: shift by breed, lookalikes by kind of animal,
+        # ood by photo, ood_diverse by ImageNet class.
+        choose = {"shift": halves(data["shift"][2], lambda n: re.sub(r"_\d+\.\w+$", "", n), split),
+                  "lookalikes": halves(kinds, lambda n: n, split),
+                  "ood": halves(data["ood"][2], lambda n: n, split),
+                  "ood_diverse": halves(data["ood_diverse"][2], lambda n: n.split("_")[0], split)}
+        def negatives(source: dict, transform=lambda x: x, choose=choose) -> list[np.ndarray]:
+            return [transform(source[k][choose[k]]) for k in NON_PETS]
 
         # Outlier exposure, as a measured alternative: a linear pet-vs-not classifier on unit features,
-        # pets = training photos + shift choose half, not = ood and ood_diverse choose halves.
-        oe_x = np.concatenate([unit(F[train_idx]), unit(sets["shift"][shift_choose]), unit(sets["ood"][ood_choose]),
-                               unit(sets["ood_diverse"][div_choose])]) * 10
-        oe_y = np.r_[np.ones(len(train_idx) + shift_choose.sum()), np.zeros(ood_choose.sum() + div_choose.sum())]
+        # pets = training photos + shift choose half, not = the non-pet files' choose halves.
+        oe_x = np.concatenate([unit(F[train_idx]), unit(sets["shift"][choose["shift"]]), *negatives(sets, unit)]) * 10
+        oe_y = np.r_[np.ones(len(train_idx) + choose["shift"].sum()), np.zeros(sum(choose[k].sum() for k in NON_PETS))]
         outlier_exposure = LogisticRegression(C=0.01, class_weight="balanced", max_iter=3000).fit(oe_x, oe_y)
         # Weights of the combination, fitted on the choose halves only.
-        fit_x = np.concatenate([z["held"], z["shift"][shift_choose], z["ood"][ood_choose], z["ood_diverse"][div_choose]])
-        fit_y = np.r_[np.ones(len(z["held"]) + shift_choose.sum()), np.zeros(ood_choose.sum() + div_choose.sum())]
+        fit_x = np.concatenate([z["held"], z["shift"][choose["shift"]], *negatives(z)])
+        fit_y = np.r_[np.ones(len(z["held"]) + choose["shift"].sum()), np.zeros(sum(choose[k].sum() for k in NON_PETS))]
         coef = LogisticRegression(C=1.0, class_weight="balanced").fit(fit_x, fit_y).coef_[0]
         fitted = coef / coef.sum()
 
@@ -230,7 +252,7 @@ def main() -> None:
         methods["ImageNet log-odds + nearest photo (equal weights)"] = ("weights", np.array([0.5, 0.5, 0.0]))
         methods["ImageNet log-odds + Mahalanobis (equal weights)"] = ("weights", np.array([0.5, 0.0, 0.5]))
         methods["all three, weights fitted on each split's choose halves"] = ("weights", fitted)
-        methods[f"all three, shipped weights {list(ps.WEIGHTS)} (chosen)"] = ("weights", np.array(ps.WEIGHTS))
+        methods[f"all three, weights {list(ps.WEIGHTS)} (the last release)"] = ("weights", np.array(ps.WEIGHTS))
         methods["outlier exposure (linear, 1280-d, choose halves as negatives)"] = (
             lambda s, model=outlier_exposure: model.decision_function(unit(s) * 10), None)
 
@@ -243,23 +265,28 @@ def main() -> None:
                 score = {k: how(sets[k]) for k in sets}
                 score["held"] = how(held_features)
             threshold = np.quantile(score["held"], rate)
-            report = {"test": score["test"], "shift": score["shift"][~shift_choose], "ood": score["ood"][~ood_choose],
-                      "ood_diverse": score["ood_diverse"][~div_choose]}
-            pets, others = np.r_[report["test"], report["shift"]], np.r_[report["ood"], report["ood_diverse"]]
-            rows.setdefault(name, []).append({
-                "auroc": float(roc_auc_score(np.r_[np.ones(len(pets)), np.zeros(len(others))], np.r_[pets, others])),
-                "refused": {k: float(np.mean(v < threshold)) for k, v in report.items()},
-                "hard": {k[6:]: float(np.mean(score[k] < threshold)) for k in score if k.startswith("hard: ")},
-                "weights": arg.tolist() if how == "weights" else None})
+            variants = {name: score}
+            if not name.startswith(("ImageNet max", "ImageNet pet", "energy")):
+                # The gate's term in this method's units: crosses the threshold at GATE_BELOW nats.
+                scale = np.std(score["held"]) / np.std(z["held"] @ np.array(ps.WEIGHTS))
+                variants[name + " + lookalike gate" + (" (chosen)" if "last release" in name else "")] = {
+                    k: np.minimum(v, threshold + ps.GATE_SLOPE * scale * (gate[k] - ps.GATE_BELOW)) for k, v in score.items()}
+            for label, values in variants.items():
+                report = {"test": values["test"], **{k: values[k][~choose[k]] for k in ("shift", *NON_PETS)}}
+                pets, others = np.r_[report["test"], report["shift"]], np.concatenate([report[k] for k in NON_PETS])
+                rows.setdefault(label, []).append({
+                    "auroc": float(roc_auc_score(np.r_[np.ones(len(pets)), np.zeros(len(others))], np.r_[pets, others])),
+                    "refused": {k: float(np.mean(v < threshold)) for k, v in report.items()},
+                    "hard": {k[6:]: float(np.mean(values[k] < threshold)) for k in values if k.startswith("hard: ")},
+                    "weights": arg.tolist() if how == "weights" else None})
 
         # The rate trade-off for the chosen method, on the choose halves (how the rate was picked).
         shipped = {k: z[k] @ np.array(ps.WEIGHTS) for k in z}
         for r in (0.003, 0.004, 0.005, 0.0075, 0.01, 0.015):
             t = np.quantile(shipped["held"], r)
-            sweeps.append({"rate": r, "shift": float(np.mean(shipped["shift"][shift_choose] < t)),
-                           "ood": float(np.mean(shipped["ood"][ood_choose] < t)),
-                           "ood_diverse": float(np.mean(shipped["ood_diverse"][div_choose] < t)),
-                           "camera_crop": float(np.mean([np.mean(shipped[k] < t) for k in shipped
+            gated = {k: np.minimum(v, t + ps.GATE_SLOPE * (gate[k] - ps.GATE_BELOW)) for k, v in shipped.items()}
+            sweeps.append({"rate": r, **{k: float(np.mean(gated[k][choose[k]] < t)) for k in ("shift", *NON_PETS)},
+                           "camera_crop": float(np.mean([np.mean(gated[k] < t) for k in gated
                                                          if k.startswith("hard: ") and "beside" not in k]))})
 
     def mean(runs: list[dict], *keys) -> float:
@@ -274,10 +301,10 @@ def main() -> None:
     views = ", photo + mirror averaged" if args.tta else ""
     print(f"## Size {args.size} px{views}, rate {rate} (threshold = that quantile of held-out training scores); "
           f"mean over {SPLITS} choose/report splits\n")
-    print("| method | AUROC (test + shift vs ood + ood_diverse) | refused: test | shift | ood | ood_diverse |")
-    print("|---|---|---|---|---|---|")
+    print("| method | AUROC (test + shift vs lookalikes + ood + ood_diverse) | refused: test | shift | lookalikes | ood | ood_diverse |")
+    print("|---|---|---|---|---|---|---|")
     for name, runs in rows.items():
-        cells = " | ".join(f"{mean(runs, 'refused', k):.1%}" for k in ("test", "shift", "ood", "ood_diverse"))
+        cells = " | ".join(f"{mean(runs, 'refused', k):.1%}" for k in ("test", "shift", *NON_PETS))
         print(f"| {name} | {mean(runs, 'auroc'):.4f} | {cells} |")
     fitted_weights = np.mean([run["weights"] for run in rows["all three, weights fitted on each split's choose halves"]], axis=0)
     print(f"\n(fitted weights, mean over splits: {np.round(fitted_weights, 2).tolist()})")
@@ -287,12 +314,12 @@ def main() -> None:
     print("|---|" + "---|" * len(hard_names))
     for name, runs in rows.items():
         print(f"| {name} | " + " | ".join(f"{mean(runs, 'hard', h):.1%}" for h in hard_names) + " |")
-    print("\nRate sweep for the chosen method, on the choose halves (mean over splits):\n")
-    print("| rate | shift refused | ood refused | ood_diverse refused | camera/crop pets refused (mean) |")
-    print("|---|---|---|---|---|")
+    print("\nRate sweep for the chosen method (with the gate), on the choose halves (mean over splits):\n")
+    print("| rate | shift refused | lookalikes refused | ood refused | ood_diverse refused | camera/crop pets refused (mean) |")
+    print("|---|---|---|---|---|---|")
     for r in sorted({s["rate"] for s in sweeps}):
         chosen = [s for s in sweeps if s["rate"] == r]
-        print(f"| {r} | " + " | ".join(f"{np.mean([s[k] for s in chosen]):.1%}" for k in ("shift", "ood", "ood_diverse", "camera_crop")) + " |")
+        print(f"| {r} | " + " | ".join(f"{np.mean([s[k] for s in chosen]):.1%}" for k in ("shift", *NON_PETS, "camera_crop")) + " |")
     print(f"\n({time.perf_counter() - started:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps({"size": args.size, "rate": rate, "splits": SPLITS, "methods": rows, "sweep": sweeps}, indent=2))

@@ -51,6 +51,18 @@ def test_fast_engines_agree_with_keras(exported_run, small_test, engine):
     assert np.abs(fast_p - keras_p).mean() < 0.02
 
 
+@pytest.mark.parametrize("engine", ["keras", "onnx", "tflite", "tflite-fp16", "tflite-int8"])
+def test_a_wolf_is_neither_and_a_shiba_inu_and_a_keeshond_are_dogs_through_every_engine(exported_run, engine):
+    """The lookalike gate travels with the model: wolves (lookalikes.parquet rows 6 and 20) are "neither"
+    and the two dog breeds most like a fox and a wolf (shift.parquet) are dogs, whatever runs the model."""
+    from conftest import DATA
+
+    wolves = [r["bytes"] for i, r in enumerate(read_rows(DATA / "lookalikes.parquet")) if i in (6, 20)]
+    dogs = [r["bytes"] for r in read_rows(DATA / "shift.parquet") if r["path"] in ("shiba_inu_200.jpg", "keeshond_27.jpg")]
+    assert len(wolves) == 2 and len(dogs) == 2
+    assert Classifier.load(exported_run, engine=engine).predict(wolves + dogs) == ["neither", "neither", "dog", "dog"]
+
+
 @pytest.mark.parametrize("engine", ["onnx", "tflite", "tflite-int8"])
 def test_every_engine_gives_the_same_answers_neither_included(exported_run, small_test, engine):
     """Cats, dogs and flowers: the exports answer cat, dog or neither as the Keras model does."""

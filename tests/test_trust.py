@@ -95,6 +95,29 @@ def test_evaluate_cli_adds_the_ood_object_and_what_users_are_answered(trained, s
     assert no_neither["refused"] == 0 and no_neither["accuracy"] == metrics["accuracy"]
 
 
+def test_refuse_moves_the_neither_threshold_as_documented(trained, small_test):
+    """--refuse strict refuses at least what the default does, lenient at most; each point is the one
+    the run saved; a rate outside (0, 0.5) is a usage error that says what to pass."""
+    config = json.loads((trained.run_dir / "config.json").read_text())
+    saved = dict((rate, threshold) for rate, threshold in config["neither_points"])
+    assert saved[config["config"]["neither_rate"]] == config["neither_threshold"]
+    refused = {}
+    for point in ("lenient", "default", "strict", "0.05"):
+        result = catdog("evaluate", "--model", trained.run_dir, "--data", small_test, "--ood", OOD, "--json", "--refuse", point)
+        assert result.returncode == 0, result.stderr
+        metrics = json.loads(result.stdout)
+        expected = {"lenient": saved[0.003], "strict": saved[0.015], "0.05": saved[0.05]}.get(point, config["neither_threshold"])
+        assert metrics["ood"]["threshold"] == pytest.approx(expected)
+        refused[point] = (metrics["refused"], metrics["ood"]["refused_ood"])
+        tradeoff = {row["point"]: row for row in metrics["ood"]["tradeoff"] if row["point"]}
+        assert set(tradeoff) == {"lenient", "default", "strict"}
+    for looser, stricter in (("lenient", "default"), ("default", "strict"), ("strict", "0.05")):
+        assert refused[looser][0] <= refused[stricter][0] and refused[looser][1] <= refused[stricter][1]
+    assert refused["0.05"][0] > refused["lenient"][0]  # 5 % of held-out pets is more than 0.3 %
+    bad = catdog("predict", "--model", trained.run_dir, OOD, "--refuse", "0.7")
+    assert bad.returncode == 2 and "--refuse takes default, lenient, strict or a share" in bad.stderr
+
+
 def test_temperature_scaling_recovers_a_known_temperature_and_is_folded_into_the_model(trained):
     rng = np.random.default_rng(0)
     z = rng.normal(0, 4, 20000)
@@ -172,3 +195,11 @@ def test_robustness_command_writes_table_and_plot(trained, small_test):
     assert all(round(v * 16, 6).is_integer() for row in table["accuracy"].values() for v in row)
     assert table["accuracy"]["low_resolution"][-1] < table["clean_accuracy"] or table["accuracy"]["jpeg"][-1] < table["clean_accuracy"]
     assert {"robustness.json", "robustness.md", "robustness.png"} <= {p.name for p in trained.run_dir.iterdir()}
+    # Refusals are reported apart, and are among the wrong answers; --no-neither has none.
+    for name, row in table["refused"].items():
+        assert all(0 <= r <= 1 - a + 1e-9 for r, a in zip(row, table["accuracy"][name]))
+    plain = catdog("robustness", "--model", trained.run_dir, "--data", small_test, "--limit", "16", "--json", "--no-neither")
+    assert plain.returncode == 0, plain.stderr
+    plain_table = json.loads(plain.stdout)
+    assert plain_table["clean_refused"] == 0 and all(r == 0 for row in plain_table["refused"].values() for r in row)
+    assert all(p >= a for name in CORRUPTIONS for p, a in zip(plain_table["accuracy"][name], table["accuracy"][name]))

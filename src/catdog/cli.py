@@ -277,15 +277,17 @@ def robustness(
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N photos."),
     engine: str = ENGINE_OPTION,
     tta: Optional[bool] = TTA_OPTION,
+    neither: bool = NEITHER_OPTION,
+    refuse: Optional[str] = REFUSE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
-    """Accuracy under 8 common corruptions at 3 severities; writes robustness.json/.md/.png to the run folder."""
+    """Accuracy under 8 common corruptions at 3 severities, with the share answered 'neither' apart; writes robustness.json/.md/.png to the run folder."""
     from .classifier import Classifier
     from .evaluate.robustness import evaluate_robustness, robustness_markdown
     from .files import write_text
     from .report.plots import plot_robustness
 
-    result = evaluate_robustness(Classifier.load(model, engine=engine, tta=tta), data, limit)
+    result = evaluate_robustness(Classifier.load(model, engine=engine, tta=tta, neither=neither, refuse=refuse), data, limit)
     run = RunFolder.resolve(model)
     run.write_json("robustness.json", result)
     write_text(run.file("robustness.md"), robustness_markdown(result))

@@ -11,6 +11,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from ..data.inputs import as_labelled_source
 from ..data.pipeline import decode_batches
+from ..decide import NEITHER_CODE
 
 Corruption = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 SEVERITIES = (1, 2, 3)
@@ -78,22 +79,29 @@ def robustness_table(answer: Callable[[np.ndarray], np.ndarray], batches, seed: 
     """`answer`: uint8 pixels -> answer codes (decide.Decision: 0 cat, 1 dog, 2 neither); `batches`:
     iterable of (uint8 pixels, labels). Returns clean accuracy, accuracy per corruption and severity,
     and the mean over all corruptions and severities, counted as users see them ("neither" on a pet is
-    wrong)."""
+    wrong); `refused` gives the share answered "neither" apart, so that a pet score giving way is told
+    from the cat-vs-dog side erring (the rest of the wrong answers)."""
     correct: dict[tuple[str, int], int] = {}
-    clean, total = 0, 0
+    refused: dict[tuple[str, int], int] = {}
+    clean, clean_refused, total = 0, 0, 0
     for batch_number, (pixels, labels) in enumerate(batches):
-        clean += int((answer(pixels) == labels).sum())
+        codes = answer(pixels)
+        clean += int((codes == labels).sum())
+        clean_refused += int((codes == NEITHER_CODE).sum())
         total += len(labels)
         for name in CORRUPTIONS:
             for severity in SEVERITIES:
                 corrupted = corrupt_batch(pixels, name, severity, seed + batch_number * 1000 + severity)
-                hits = int((answer(corrupted) == labels).sum())
-                correct[(name, severity)] = correct.get((name, severity), 0) + hits
+                codes = answer(corrupted)
+                correct[(name, severity)] = correct.get((name, severity), 0) + int((codes == labels).sum())
+                refused[(name, severity)] = refused.get((name, severity), 0) + int((codes == NEITHER_CODE).sum())
     table = {name: [correct[(name, s)] / total for s in SEVERITIES] for name in CORRUPTIONS}
     return {
         "n": total,
         "clean_accuracy": clean / total,
+        "clean_refused": clean_refused / total,
         "accuracy": table,
+        "refused": {name: [refused[(name, s)] / total for s in SEVERITIES] for name in CORRUPTIONS},
         "mean_corruption_accuracy": float(np.mean([v for row in table.values() for v in row])),
     }
 
@@ -115,9 +123,11 @@ def evaluate_robustness(classifier, data, limit: int | None = None, seed: int = 
 
 
 def robustness_markdown(result: dict) -> str:
-    lines = [f"Clean accuracy {result['clean_accuracy']:.4f} on {result['n']} photos of {result['data']}; "
-             f"mean corruption accuracy {result['mean_corruption_accuracy']:.4f}.", "",
+    lines = [f"Clean accuracy {result['clean_accuracy']:.4f} ({result['clean_refused']:.1%} answered 'neither') on "
+             f"{result['n']} photos of {result['data']}; mean corruption accuracy {result['mean_corruption_accuracy']:.4f}.",
+             "Each cell: answers right (share answered 'neither', counted among the wrong ones).", "",
              "| corruption | severity 1 | severity 2 | severity 3 |", "|---|---|---|---|"]
     for name, row in result["accuracy"].items():
-        lines.append(f"| {name.replace('_', ' ')} | " + " | ".join(f"{v:.4f}" for v in row) + " |")
+        cells = [f"{v:.4f} ({r:.1%})" for v, r in zip(row, result["refused"][name])]
+        lines.append(f"| {name.replace('_', ' ')} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
