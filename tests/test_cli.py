@@ -180,7 +180,7 @@ def test_help_shows_no_value_after_a_flag_and_whole_sentences_for_commands():
     for command, text in shown.items():
         group = root
         for name in command:
-            group = group.commands[name]  # type: ignore[attr-defined]
+            group = group.commands[name]
         options = "\n".join(_rows(text, "Options"))
         flags = [[*p.opts, *p.secondary_opts] for p in group.params if getattr(p, "is_flag", False)] + [["--help"]]
         for flag in flags:

@@ -150,9 +150,9 @@ class HeldModelHandler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
         if not self.path.startswith("/model.tflite"):
             return super().do_GET()
-        self.server.model_requested.set()  # type: ignore[attr-defined]
-        self.server.release.wait(120)  # type: ignore[attr-defined]
-        model = self.server.model  # type: ignore[attr-defined]
+        self.server.model_requested.set()
+        self.server.release.wait(120)
+        model = self.server.model
         if model == "missing":
             return self.send_error(404, "File not found")
         data = Path(self.directory, "model.tflite").read_bytes()
@@ -169,14 +169,14 @@ class HeldModelHandler(http.server.SimpleHTTPRequestHandler):
 @contextlib.contextmanager
 def held_model_server(folder: Path, model: str = "send"):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(HeldModelHandler, directory=str(folder)))
-    server.release, server.model_requested, server.model = threading.Event(), threading.Event(), model  # type: ignore[attr-defined]
+    server.release, server.model_requested, server.model = threading.Event(), threading.Event(), model
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield server, f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        server.release.set()  # type: ignore[attr-defined]
+        server.release.set()
         server.shutdown()
         server.server_close()
 
