@@ -264,7 +264,7 @@ def test_no_photo_is_lost_while_the_model_loads(exported_run, tmp_path):
         order = [card.get_attribute("data-name") for card in cards]
         labels = {card.get_attribute("data-name"): card.get_attribute("data-label") for card in cards}
         assert page.inner_text(".card[data-name='notes.txt'] .error") == "notes.txt is not a photo."
-        page.screenshot(path=str(screens / "web_export_page.png"), full_page=True)
+        page.screenshot(path=str(screens / "web_export_answers.png"), full_page=True)
         browser.close()
     lost = [f.name for f in files if f.name not in labels]
     answered = [name for name in expected if labels.get(name) in {"cat", "dog", "neither"}]
