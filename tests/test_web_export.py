@@ -205,8 +205,10 @@ def give(page, how: str, files: list[Path]) -> None:
 
 
 def predict_labels(run: Path, files: list[Path]) -> list[str]:
-    """`catdog predict`'s answers with the file the page runs (the int8 one; no TTA: the page has none)."""
-    result = subprocess.run([CATDOG, "predict", "--model", str(run), "--engine", "tflite-int8", "--no-tta", "--json", *map(str, files)],
+    """`catdog predict`'s answers with the file the page runs (no TTA: the page has none)."""
+    from catdog.export import WEB_MODEL_FORMAT
+
+    result = subprocess.run([CATDOG, "predict", "--model", str(run), "--engine", WEB_MODEL_FORMAT, "--no-tta", "--json", *map(str, files)],
                             capture_output=True, text=True, env={**os.environ, "CATDOG_PROGRESS": "0"}, timeout=300)
     assert result.returncode == 0, result.stderr
     return [row["label"] for row in json.loads(result.stdout)]
