@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -144,3 +145,55 @@ def test_catdog_weights_environment_variable_works_offline(tmp_path):
                     env={"KERAS_HOME": str(tmp_path / "empty_keras_home"), "CATDOG_WEIGHTS": str(weights)})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "runs" / "train" / "model.keras").is_file()
+
+
+def _help(*command: str) -> str:
+    """The real `catdog ... --help` as a terminal 200 columns wide shows it (so only a hard line break wraps)."""
+    result = catdog(*command, "--help", env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _rows(text: str, panel: str) -> list[str]:
+    """The rows of one ╭─ panel ─╮ of Rich help, borders stripped."""
+    rows, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("╭─ " + panel):
+            inside = True
+        elif inside and line.startswith("╰"):
+            return rows
+        elif inside:
+            rows.append(line.strip("│ ").rstrip())
+    raise AssertionError(f"no {panel} panel in:\n{text}")
+
+
+def test_help_shows_no_value_after_a_flag_and_whole_sentences_for_commands():
+    import typer.main
+
+    from catdog.cli import app
+
+    root = typer.main.get_command(app)
+    shown = {(): _help()}
+    shown[("predict",)] = _help("predict")
+    shown[("evaluate",)] = _help("evaluate")
+    checked = 0
+    for command, text in shown.items():
+        group = root
+        for name in command:
+            group = group.commands[name]
+        options = "\n".join(_rows(text, "Options"))
+        flags = [[*p.opts, *p.secondary_opts] for p in group.params if getattr(p, "is_flag", False)] + [["--help"]]
+        for flag in flags:
+            names = r"\s+".join(map(re.escape, flag))
+            row = re.search(rf"^(\*\s+)?{names}\s+(.*)$", options, re.MULTILINE)
+            assert row is not None, (flag.opts, options)
+            assert not row.group(2).startswith("<"), f"catdog {' '.join(command)} --help shows {flag[0]} taking a value: {row.group(0)}"
+            checked += 1
+        assert "<bool>" not in text
+    assert checked >= 8
+    # Each command's line in `catdog --help` is its whole first paragraph on one row, ending a sentence.
+    commands = _rows(shown[()], "Commands")
+    assert all(re.match(r"^[a-z]+\s{2,}\S", row) for row in commands), commands  # no continuation rows
+    evaluate = next(row for row in commands if row.startswith("evaluate "))
+    assert evaluate.split(None, 1)[1].endswith("."), evaluate
+    assert "what users are answered" in evaluate

@@ -147,12 +147,17 @@ def test_explain_returns_a_png_overlay(server, photos):
     assert Image.open(io.BytesIO(response.content)).size == (224, 224)
 
 
-def test_web_page_in_a_real_browser(server, photos, tmp_path):
-    from playwright.sync_api import sync_playwright
+def test_web_page_in_a_real_browser(server, photos, exported_run, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from catdog import Classifier
 
     for name, data in zip(("cat.jpg", "dog.jpg"), photos):
         (tmp_path / name).write_bytes(data)
     (tmp_path / "notes.txt").write_text("not a photo")
+    flowers = [r["bytes"] for r in read_rows(DATA / "ood.parquet", count=12)]
+    answers = Classifier.load(exported_run, engine="tflite").predict_photos(flowers)
+    (tmp_path / "flower.jpg").write_bytes(next(data for data, p in zip(flowers, answers) if p.label == "neither"))
     screenshot = Path(os.environ.get("CATDOG_ARTIFACTS", tmp_path)) / "serve_page.png"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -162,8 +167,14 @@ def test_web_page_in_a_real_browser(server, photos, tmp_path):
         page.goto(server + "/")
         page.get_by_label("Drop photos here").set_input_files([tmp_path / "cat.jpg", tmp_path / "dog.jpg", tmp_path / "notes.txt"])
         page.wait_for_function("document.querySelectorAll('.card[data-label]').length === 3", timeout=60000)
-        labels = {card.get_attribute("data-filename"): card.get_attribute("data-label") for card in page.query_selector_all(".card")}
-        assert labels == {"cat.jpg": "cat", "dog.jpg": "dog", "notes.txt": "error"}
+        page.get_by_label("Drop photos here").set_input_files([tmp_path / "flower.jpg"])  # a second choice goes after the first
+        expect(page.locator(".card[data-label]")).to_have_count(4, timeout=60000)
+        expect(page.locator("#status")).to_have_text("Done: 4 files.")
+        cards = page.query_selector_all(".card")
+        labels = {card.get_attribute("data-filename"): card.get_attribute("data-label") for card in cards}
+        assert labels == {"cat.jpg": "cat", "dog.jpg": "dog", "notes.txt": "error", "flower.jpg": "neither"}
+        # the order the user chose them in, as on the web export's page
+        assert [card.get_attribute("data-filename") for card in cards] == ["cat.jpg", "dog.jpg", "notes.txt", "flower.jpg"]
         # A rejected file: its name and a plain sentence, no image, no empty bar, no HTTP terms.
         assert page.inner_text(".card[data-filename='notes.txt'] .error") == "notes.txt is not a photo."
         assert page.query_selector_all(".card[data-filename='notes.txt'] img, .card[data-filename='notes.txt'] .bar") == []

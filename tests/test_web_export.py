@@ -1,13 +1,19 @@
 """The static web export in a real browser (Debian's Chromium through Playwright): served by a plain
 static file server on loopback, it classifies real photos and a live (fake) camera with the answers
-`catdog predict` gives, rejects a text file in plain words, and asks nothing of any other origin."""
+`catdog predict` gives, rejects a text file in plain words, and asks nothing of any other origin.
+Served on a slow link (the model's download held back), it loses no photo chosen, dropped or pasted
+meanwhile, and a model that cannot be loaded says so on every photo."""
 
+import contextlib
+import functools
+import http.server
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +22,7 @@ import pytest
 from PIL import Image
 
 from catdog import Classifier
-from conftest import DATA, TEST, read_rows
+from conftest import CATDOG, DATA, TEST, read_rows
 
 CHROMIUM = os.environ.get("CATDOG_CHROMIUM", "/usr/bin/chromium")
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -132,3 +138,167 @@ def test_the_page_classifies_a_live_camera(exported_run, web_server, tmp_path):
         browser.close()
     assert label == expected
     assert screenshot.stat().st_size > 10_000
+
+
+class HeldModelHandler(http.server.SimpleHTTPRequestHandler):
+    """A static server whose model.tflite waits for `server.release` (a slow link), then is sent whole
+    (`server.model = "send"`), answered 404 ("missing") or cut off after its first bytes ("cut")."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if not self.path.startswith("/model.tflite"):
+            return super().do_GET()
+        self.server.model_requested.set()
+        self.server.release.wait(120)
+        model = self.server.model
+        if model == "missing":
+            return self.send_error(404, "File not found")
+        data = Path(self.directory, "model.tflite").read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data if model == "send" else data[:100_000])
+        if model == "cut":
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def held_model_server(folder: Path, model: str = "send"):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(HeldModelHandler, directory=str(folder)))
+    server.release, server.model_requested, server.model = threading.Event(), threading.Event(), model
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def megabytes(size: int) -> str:
+    """As the page writes a size."""
+    return f"{size / 1e6:.0f} MB" if size >= 10e6 else f"{size / 1e6:.1f} MB"
+
+
+def give(page, how: str, files: list[Path]) -> None:
+    """Photos to the page as a user gives them: chosen in the file dialog, dropped, or pasted."""
+    if how == "choose":
+        page.locator("#file-input").set_input_files(files)
+        return
+    payload = [{"name": f.name, "type": "image/jpeg" if f.suffix == ".jpg" else "text/plain", "bytes": list(f.read_bytes())} for f in files]
+    # evaluate runs over the DevTools protocol, which the page's Content-Security-Policy does not govern
+    transfer = page.evaluate_handle("""(files) => {
+        const transfer = new DataTransfer();
+        for (const f of files) transfer.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: f.type }));
+        return transfer;
+    }""", payload)
+    if how == "drop":
+        page.locator("#drop").dispatch_event("drop", {"dataTransfer": transfer})
+    else:
+        page.evaluate("(transfer) => document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer }))", transfer)
+
+
+def predict_labels(run: Path, files: list[Path]) -> list[str]:
+    """`catdog predict`'s answers with the file the page runs (no TTA: the page has none)."""
+    from catdog.export import WEB_MODEL_FORMAT
+
+    result = subprocess.run([CATDOG, "predict", "--model", str(run), "--engine", WEB_MODEL_FORMAT, "--no-tta", "--json", *map(str, files)],
+                            capture_output=True, text=True, env={**os.environ, "CATDOG_PROGRESS": "0"}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return [row["label"] for row in json.loads(result.stdout)]
+
+
+def clear_photos(run: Path, folder: Path, wanted: dict[str, int]) -> tuple[list[Path], dict[str, str]]:
+    """Cats, dogs and flowers (label -> how many) that `catdog predict` answers rightly, each far enough
+    from a threshold that the browser's own resizing cannot move it: the same answer for the photo at
+    90 % of its size. (How often the page and predict agree on every photo is the test above.)"""
+    rows = read_rows(TEST, per_class=8, seed=5) + read_rows(DATA / "ood.parquet", count=8)
+    truth = [{0: "cat", 1: "dog"}.get(row["label"], "neither") for row in rows]
+    photos, smaller = [], []
+    for number, row in enumerate(rows):
+        photos.append(folder / f"early{number}.jpg")
+        photos[-1].write_bytes(row["bytes"])
+        image = Image.open(photos[-1]).convert("RGB")
+        smaller.append(folder / f"smaller{number}.jpg")
+        image.resize((image.width * 9 // 10, image.height * 9 // 10), Image.Resampling.BILINEAR).save(smaller[-1], quality=90)
+    labels = predict_labels(run, photos + smaller)
+    chosen: dict[str, str] = {}
+    for photo, right, label, again in zip(photos, truth, labels[:len(photos)], labels[len(photos):]):
+        if label == again == right and sum(value == label for value in chosen.values()) < wanted.get(label, 0):
+            chosen[photo.name] = label
+    assert sorted(chosen.values()) == sorted(label for label, count in wanted.items() for _ in range(count)), labels
+    return [folder / name for name in chosen], chosen
+
+
+def test_no_photo_is_lost_while_the_model_loads(exported_run, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    folder = exported_run / "export" / "web"
+    files, expected = clear_photos(exported_run, tmp_path, {"cat": 2, "dog": 2, "neither": 1})
+    (tmp_path / "notes.txt").write_text("not a photo")
+    size = megabytes((folder / "model.tflite").stat().st_size)
+    screens = Path(os.environ.get("CATDOG_ARTIFACTS", tmp_path))
+    screens.mkdir(parents=True, exist_ok=True)
+    with held_model_server(folder) as (server, url), sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page()
+        page.goto(url + "/")
+        assert server.model_requested.wait(60)
+        # While the model is held back: three chosen, one dropped, one pasted, and a text file chosen
+        give(page, "choose", files[:3])
+        give(page, "drop", files[3:4])
+        give(page, "paste", files[4:5])
+        give(page, "choose", [tmp_path / "notes.txt"])
+        expect(page.locator(".card[data-state='waiting']")).to_have_count(6)
+        expect(page.locator("#status")).to_have_text(f"Loading the model ({size})… 6 photos waiting.")
+        assert page.locator(".card[data-label]").count() == 0
+        page.screenshot(path=str(screens / "web_export_waiting.png"), full_page=True)
+        server.release.set()
+        expect(page.locator(".card[data-label]")).to_have_count(6, timeout=120000)
+        expect(page.locator("#status")).to_have_text("Done: 6 files.")
+        cards = page.query_selector_all(".card")
+        order = [card.get_attribute("data-name") for card in cards]
+        labels = {card.get_attribute("data-name"): card.get_attribute("data-label") for card in cards}
+        assert page.inner_text(".card[data-name='notes.txt'] .error") == "notes.txt is not a photo."
+        page.screenshot(path=str(screens / "web_export_answers.png"), full_page=True)
+        browser.close()
+    lost = [f.name for f in files if f.name not in labels]
+    answered = [name for name in expected if labels.get(name) in {"cat", "dog", "neither"}]
+    print(json.dumps({"chosen_while_loading": len(files), "answered": len(answered), "lost": len(lost),
+                      "same_as_catdog_predict": sum(labels[n] == a for n, a in expected.items())}))
+    assert lost == [] and len(answered) == len(files) == 5
+    assert order == [f.name for f in files] + ["notes.txt"]  # the order they were given in
+    assert {name: labels[name] for name in expected} == expected
+    assert {"cat", "dog"} <= set(expected.values())
+
+
+@pytest.mark.parametrize("model, reason", [("missing", "model.tflite: the server answered 404 File not found"),
+                                           ("cut", "model.tflite could not be downloaded: the connection failed")])
+def test_a_model_that_cannot_be_loaded_says_so_on_every_waiting_photo(exported_run, tmp_path, model, reason):
+    from playwright.sync_api import expect, sync_playwright
+
+    files = []
+    for number, row in enumerate(read_rows(TEST, count=3)):
+        files.append(tmp_path / f"early{number}.jpg")
+        files[-1].write_bytes(row["bytes"])
+    message = f"Not classified: the model could not be loaded ({reason})."
+    with held_model_server(exported_run / "export" / "web", model) as (server, url), sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page()
+        page.goto(url + "/")
+        assert server.model_requested.wait(60)
+        give(page, "choose", files[:2])
+        expect(page.locator(".card[data-state='waiting']")).to_have_count(2)
+        server.release.set()
+        expect(page.locator("body")).to_have_attribute("data-ready", "failed", timeout=60000)
+        give(page, "choose", files[2:])  # after the failure, too
+        expect(page.locator(".card[data-state='failed']")).to_have_count(3)
+        assert [page.inner_text(f".card[data-name='{f.name}'] .error") for f in files] == [message] * 3
+        expect(page.locator("#status")).to_have_text(f"The model could not be loaded ({reason}). Reload the page to try again.")
+        browser.close()

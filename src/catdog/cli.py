@@ -130,8 +130,11 @@ def evaluate(
     neither: bool = NEITHER_OPTION,
     refuse: Optional[str] = REFUSE_OPTION,
 ) -> None:
-    """Accuracy (cat vs dog), precision, recall, F1, ROC AUC, log loss, ECE, the confusion matrix, and what users
-    are answered: refused (cats and dogs answered 'neither') and answer_accuracy ('neither' on a pet counts wrong)."""
+    """Measure a model on labelled photos: what users are answered, and how well it tells cats from dogs.
+
+    Accuracy (cat vs dog), precision, recall, F1, ROC AUC, log loss, ECE and the confusion matrix.
+
+    What users are answered: refused (cats and dogs answered 'neither') and answer_accuracy ('neither' on a pet counts wrong)."""
     from .classifier import Classifier
 
     metrics = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither, refuse=refuse).evaluate(data, ood=ood)

@@ -1,6 +1,9 @@
 // catdog web export: MediaPipe Tasks Web runs the exported TFLite file (three scores: cat, dog,
 // neither; the top one is the answer `catdog predict` gives). Everything loads from this folder.
-import { ImageClassifier } from "./runtime/vision_bundle.js";
+//
+// The listeners come first, before anything is downloaded: a photo chosen, dropped or pasted while
+// the runtime and the model load (seconds on a phone) is shown at once as a waiting card and
+// classified as soon as the model is ready. No photo is ever dropped.
 
 const status = document.getElementById("status");
 const results = document.getElementById("results");
@@ -12,21 +15,98 @@ const video = document.getElementById("camera-video");
 const cameraResult = document.getElementById("camera-result");
 const cameraDetail = document.getElementById("camera-detail");
 
-const config = await (await fetch("config.json")).json();
-const wasm = { wasmLoaderPath: new URL("runtime/wasm/vision_wasm_internal.js", location.href).href,
-               wasmBinaryPath: new URL("runtime/wasm/vision_wasm_internal.wasm", location.href).href };
-let classifier;
-try {
-  classifier = await ImageClassifier.createFromOptions(wasm, {
-    baseOptions: { modelAssetPath: config.model, delegate: "CPU" }, runningMode: "IMAGE", maxResults: 3 });
-  status.textContent = "Ready.";
-  document.body.dataset.ready = "true";
-} catch (error) {
-  status.innerHTML = "";
-  status.append(errorLine(`The model could not be loaded: ${error.message || error}`));
-  throw error;
-}
+let config = null;
+let classifier = null;
+let failure = null;           // why the model could not be loaded, once that is known
 let mode = "IMAGE";
+const waiting = [];           // [{file, card}] in the order chosen
+let working = false;
+let answered = 0;
+const loading = { bytes: null, received: 0 };
+
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+function megabytes(bytes) {
+  const mb = bytes / 1e6;
+  return `${mb >= 10 ? mb.toFixed(0) : mb.toFixed(1)} MB`;
+}
+
+function errorLine(text) {
+  const line = document.createElement("div");
+  line.className = "error";
+  line.textContent = text;
+  return line;
+}
+
+function showStatus() {
+  const queued = waiting.length + (working ? 1 : 0);
+  const tail = queued ? ` ${plural(queued, "photo")} waiting.` : "";
+  if (failure) return;  // the failure stays on screen
+  if (!classifier) {
+    const { bytes, received } = loading;
+    const size = bytes ? ` (${megabytes(bytes)}${received ? `, ${Math.floor((100 * received) / bytes)} %` : ""})` : "";
+    status.textContent = `Loading the model${size}…${tail}`;
+  } else if (queued) {
+    status.textContent = `Classifying…${tail}`;
+  } else {
+    status.textContent = answered ? `Done: ${plural(answered, "file")}.` : "Ready.";
+  }
+}
+
+// ------------------------------------------------------------------ photos in, in the order chosen
+
+function addCard(file) {
+  const card = document.getElementById("card").content.firstElementChild.cloneNode(true);
+  card.dataset.name = file.name || "pasted";
+  card.dataset.state = "waiting";
+  const img = card.querySelector("img");
+  img.alt = file.name || "pasted photo";
+  img.addEventListener("error", () => { img.hidden = true; }, { once: true });  // no broken-image icon while waiting
+  img.src = URL.createObjectURL(file);
+  card.querySelector(".label").textContent = "Waiting…";
+  card.querySelector(".label").classList.add("waiting");
+  card.querySelector(".detail").textContent = failure ? "" : "Classified as soon as the model has loaded.";
+  results.append(card);
+  return card;
+}
+
+function accept(files) {
+  for (const file of files) {
+    const card = addCard(file);
+    if (failure) fail(card);
+    else waiting.push({ file, card });
+  }
+  showStatus();
+  work();
+}
+
+function fail(card) {
+  const img = card.querySelector("img");
+  if (img) img.remove();
+  card.querySelector(".label").replaceWith(errorLine(`Not classified: the model could not be loaded (${failure}).`));
+  card.querySelector(".detail").remove();
+  card.dataset.state = "failed";
+  card.dataset.label = "error";
+}
+
+input.addEventListener("change", () => { accept([...input.files]); input.value = ""; });
+drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("over");
+  accept([...event.dataTransfer.files]);
+});
+document.addEventListener("paste", (event) => {
+  const files = [...event.clipboardData.items].filter((item) => item.kind === "file").map((item) => item.getAsFile());
+  if (files.length) accept(files);
+});
+// Files chosen before this script ran are in the input already.
+if (input.files.length) { accept([...input.files]); input.value = ""; }
+
+// ------------------------------------------------------------------ the answers
 
 // p(dog) back from the three scores (decide.Decision.from_scores: dog share moved back from the
 // threshold to p(dog)).
@@ -43,36 +123,26 @@ async function useMode(wanted) {
   if (mode !== wanted) { await classifier.setOptions({ runningMode: wanted }); mode = wanted; }
 }
 
-function errorLine(text) {
-  const line = document.createElement("div");
-  line.className = "error";
-  line.textContent = text;
-  return line;
-}
-
 function describe(element, detail, answer, ms) {
   element.textContent = answer.label;
   element.className = `label ${answer.label}`;
   detail.textContent = `p(dog) ${answer.pDog.toFixed(3)} · ${ms.toFixed(0)} ms`;
 }
 
-async function classifyFile(file) {
-  const card = document.getElementById("card").content.firstElementChild.cloneNode(true);
-  card.dataset.name = file.name;
-  results.append(card);
+async function classifyInto(file, card) {
   const [img, label, detail] = [card.querySelector("img"), card.querySelector(".label"), card.querySelector(".detail")];
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
   } catch {
     img.remove();
-    label.replaceWith(errorLine(`${file.name} is not a photo.`));
+    label.replaceWith(errorLine(`${file.name || "This file"} is not a photo.`));
     detail.remove();
+    card.dataset.state = "done";
     card.dataset.label = "error";
     return;
   }
-  img.src = URL.createObjectURL(file);
-  img.alt = file.name;
+  img.hidden = false;
   await useMode("IMAGE");
   const started = performance.now();
   const result = classifier.classify(bitmap);
@@ -80,29 +150,98 @@ async function classifyFile(file) {
   bitmap.close();
   const answer = answerOf(result.classifications[0].categories);
   describe(label, detail, answer, ms);
+  card.dataset.state = "done";
   Object.assign(card.dataset, { label: answer.label, pDog: answer.pDog.toFixed(6), ms: ms.toFixed(2) });
 }
 
-async function classifyFiles(files) {
-  status.textContent = `Classifying ${files.length} file(s)…`;
-  for (const file of files) await classifyFile(file);
-  status.textContent = `Done: ${files.length} file(s).`;
+// One photo at a time, in the order chosen, once the model is there.
+async function work() {
+  if (working || !classifier) return;
+  working = true;
+  while (waiting.length) {
+    const { file, card } = waiting.shift();
+    showStatus();
+    try {
+      await classifyInto(file, card);
+    } catch (error) {  // the card says so, and the next photo still gets its answer
+      card.querySelector("img")?.remove();
+      card.querySelector(".label")?.replaceWith(errorLine(`${file.name || "This photo"} could not be classified: ${error.message || error}`));
+      card.querySelector(".detail")?.remove();
+      card.dataset.state = "done";
+      card.dataset.label = "error";
+    }
+    answered += 1;
+  }
+  working = false;
+  showStatus();
 }
 
-input.addEventListener("change", () => classifyFiles([...input.files]));
-drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
-drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-drop.addEventListener("drop", (event) => {
-  event.preventDefault();
-  drop.classList.remove("over");
-  classifyFiles([...event.dataTransfer.files]);
+// ------------------------------------------------------------------ the model, after the listeners
+
+async function fetchModel(url) {
+  try {
+    return await download(url);
+  } catch (error) {
+    // fetch and its stream say only "Failed to fetch" / "network error" when the connection fails
+    throw error instanceof TypeError ? new Error(`${url} could not be downloaded: the connection failed`) : error;
+  }
+}
+
+async function download(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: the server answered ${response.status} ${response.statusText}`.trim());
+  loading.bytes ??= Number(response.headers.get("Content-Length")) || null;
+  showStatus();
+  const reader = response.body.getReader();
+  const chunks = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loading.received += value.length;
+    showStatus();
+  }
+  const model = new Uint8Array(loading.received);
+  let offset = 0;
+  for (const chunk of chunks) { model.set(chunk, offset); offset += chunk.length; }
+  return model;
+}
+
+async function loadClassifier() {
+  const response = await fetch("config.json");
+  if (!response.ok) throw new Error(`config.json: the server answered ${response.status}`);
+  config = await response.json();
+  loading.bytes = config.model_bytes || null;
+  showStatus();
+  // The runtime (JavaScript and WebAssembly) and the model download side by side.
+  const [{ ImageClassifier }, model] = await Promise.all([import("./runtime/vision_bundle.js"), fetchModel(config.model)]);
+  const wasm = { wasmLoaderPath: new URL("runtime/wasm/vision_wasm_internal.js", location.href).href,
+                 wasmBinaryPath: new URL("runtime/wasm/vision_wasm_internal.wasm", location.href).href };
+  return ImageClassifier.createFromOptions(wasm, {
+    baseOptions: { modelAssetBuffer: model, delegate: "CPU" }, runningMode: "IMAGE", maxResults: 3 });
+}
+
+showStatus();
+loadClassifier().then((ready) => {
+  classifier = ready;
+  document.body.dataset.ready = "true";
+  showStatus();
+  work();
+}, (error) => {
+  failure = String(error.message || error);
+  document.body.dataset.ready = "failed";
+  status.innerHTML = "";
+  status.append(errorLine(`The model could not be loaded (${failure}). Reload the page to try again.`));
+  for (const { card } of waiting.splice(0)) fail(card);
 });
 
-// The camera: a few frames a second are classified while it runs.
+// ------------------------------------------------------------------ the camera
+
+// A few frames a second are classified while it runs (from the moment the model is ready).
 let stream = null;
 async function cameraLoop() {
   if (!stream) return;
-  if (video.readyState >= 2) {
+  if (classifier && !working && video.readyState >= 2) {
     await useMode("VIDEO");
     const started = performance.now();
     const result = classifier.classifyForVideo(video, started);
