@@ -134,15 +134,27 @@ def test_the_lookalike_gate_refuses_what_imagenet_calls_a_wild_animal_whatever_t
     labels = np.arange(200) % 2
     scorer, threshold, held_out = ps.fit_pet_scorer([features], labels, (kernel, bias), seed=0, rate=0.01)
     assert np.mean(held_out < threshold) >= 0.01  # the average's quantile, plus what the gate adds
-    # The gate's term crosses the threshold exactly at GATE_BELOW nats of pet-vs-lookalike log-odds,
-    # and the score is the smaller of the two: a photo the average accepts is refused under the gate.
-    assert scorer.gate[0] + scorer.gate[1] * ps.GATE_BELOW == pytest.approx(threshold)
+    # The gate's term crosses the threshold at its level, the GATE_RATE quantile of the training photos'
+    # pet-vs-lookalike log-odds, and the score is the smaller of the two: a photo the average accepts
+    # is refused under the gate.
+    offset, slope, level = scorer.gate
+    assert level == pytest.approx(np.quantile(scorer.lookalike_log_odds(features), ps.GATE_RATE), abs=1e-9)
+    assert offset + slope * level == pytest.approx(threshold)
     high = np.array([threshold + 5.0, threshold + 5.0])
-    assert (scorer.gated(high, np.array([ps.GATE_BELOW - 0.1, ps.GATE_BELOW + 0.1])) < threshold).tolist() == [True, False]
+    assert (scorer.gated(high, np.array([level - 0.1, level + 0.1])) < threshold).tolist() == [True, False]
     pet_like, wolf_like = features[:1].copy(), features[:1].copy()
     wolf_like[0, 0] = 0.6  # ImageNet: wolf logit 18 against the dog's 10
-    assert scorer.lookalike_log_odds(wolf_like)[0] < ps.GATE_BELOW < scorer.lookalike_log_odds(pet_like)[0]
+    assert scorer.lookalike_log_odds(wolf_like)[0] < level < scorer.lookalike_log_odds(pet_like)[0]
     assert scorer(pet_like)[0] >= threshold and scorer(wolf_like)[0] < threshold
     # Without the ImageNet classifier there is no gate.
     no_imagenet, _, _ = ps.fit_pet_scorer([features], labels, None, seed=0, rate=0.01)
     assert np.allclose(no_imagenet(wolf_like), no_imagenet.average(wolf_like))
+
+
+def test_mean_logit_averages_the_heads_logits():
+    from catdog.model.layers import MeanLogit
+
+    a, b = np.array([[0.9], [0.2], [0.5]], np.float32), np.array([[0.6], [0.2], [0.99]], np.float32)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    expected = 1 / (1 + np.exp(-(logit(a) + logit(b)) / 2))
+    assert np.allclose(np.asarray(MeanLogit()([a, b])), expected, atol=1e-6)

@@ -117,6 +117,8 @@ def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predi
     assert changed and changed <= set(names[first_tuned:]), sorted(changed)
     assert "block_16_project" in changed and "Conv_1" in changed
     assert not any(name.endswith("_BN") or name.endswith("_bn") for name in changed)
+    # p(dog) averages the tuned head's logit with a head's on the frozen features (frozen_head_average).
+    assert {"frozen_head", "mean_logit"} <= {layer.name for layer in clf.engine.model.layers}
 
     # Both views of every photo are cached below the cut: a rerun computes nothing new.
     entries = len(FeatureCache(cache, namespace="any"))

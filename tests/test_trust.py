@@ -118,6 +118,24 @@ def test_refuse_moves_the_neither_threshold_as_documented(trained, small_test):
     assert bad.returncode == 2 and "--refuse takes default, lenient, strict or a share" in bad.stderr
 
 
+def test_evaluating_a_file_of_photos_with_no_cat_or_dog_gives_the_share_answered_neither(trained, tmp_path):
+    from conftest import write_parquet
+
+    result = catdog("evaluate", "--model", trained.run_dir, "--data", OOD, "--json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    answers = Classifier.load(trained.run_dir).predict_photos(OOD)
+    neither = sum(p.label == "neither" for p in answers)
+    assert metrics["kind"] == "no cat or dog" and metrics["n"] == len(answers) == 100
+    assert metrics["answered_neither"] == pytest.approx(neither / 100)
+    assert metrics["answers"]["neither"] == neither and sum(metrics["answers"].values()) == 100
+    assert sorted(row["path"] for row in metrics["let_through"]) == sorted(p.id for p in answers if p.label != "neither")
+    # A file that mixes pets and photos with no pet says how to pass them.
+    mixed = write_parquet(tmp_path / "mixed.parquet", read_rows(TEST, count=4) + read_rows(OOD, count=2))
+    refused = catdog("evaluate", "--model", trained.run_dir, "--data", mixed, "--json")
+    assert refused.returncode == 3 and "-1 marks a photo with no cat or dog" in refused.stderr and "--ood" in refused.stderr
+
+
 def test_temperature_scaling_recovers_a_known_temperature_and_is_folded_into_the_model(trained):
     rng = np.random.default_rng(0)
     z = rng.normal(0, 4, 20000)

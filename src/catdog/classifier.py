@@ -19,10 +19,10 @@ from .config import TrainConfig
 from .data.data_report import DataReport, label_counts
 from .data.inputs import as_labelled_source, as_source, as_unlabelled_source
 from .data.pipeline import decode_batches
-from .data.sources import CLASS_NAMES, Photo, PhotoSource, check_labels
-from .decide import Decision, parse_refuse, refusal_threshold
-from .errors import DataError, ModelError
-from .evaluate.metrics import answer_metrics, classification_metrics, neither_tradeoff, ood_metrics
+from .data.sources import CLASS_NAMES, NO_PET_LABEL, Photo, PhotoSource, check_labels
+from .decide import ANSWERS, Decision, parse_refuse, refusal_threshold
+from .errors import DataError, ModelError, UsageError
+from .evaluate.metrics import answer_metrics, classification_metrics, neither_tradeoff, non_pet_metrics, ood_metrics
 from .explain.run import explain
 from .files import atomic_path
 from .progress import progress_bar
@@ -54,7 +54,10 @@ def _averaged(p_dog: np.ndarray, pet: np.ndarray | None, rows: np.ndarray, p_fli
 @dataclass
 class Prediction:
     """One photo's answer. `label` is cat, dog, neither (no cat or dog in the photo) or None when the
-    photo could not be read; `pet_score` is the evidence that a cat or dog is there at all."""
+    photo could not be read. `pet_probability` is the chance that a cat or dog is there at all (under
+    one half: "neither"); `p_dog` says which of the two it is and means nothing for a "neither"
+    answer; `pet_score` is the raw evidence behind pet_probability (standardised units, "neither"
+    under the run's threshold), for scripts."""
 
     id: str
     name: str
@@ -63,11 +66,13 @@ class Prediction:
     confidence: float | None
     error: str | None = None
     pet_score: float | None = None
+    pet_probability: float | None = None
 
     @classmethod
     def scored(cls, id: str, name: str, p_dog: float, pet_score: float | None, decision: Decision) -> Prediction:
         pet = None if pet_score is None else float(pet_score)
-        return cls(id, name, decision.answer(p_dog, pet), float(p_dog), decision.confidence(p_dog, pet), None, pet)
+        chance = None if pet is None or not decision.refuses else float(decision.pet_probability(np.array([pet]))[0])
+        return cls(id, name, decision.answer(p_dog, pet), float(p_dog), decision.confidence(p_dog, pet), None, pet, chance)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -270,7 +275,14 @@ class Classifier:
         = truth, "neither" counted wrong), answers (rows cat, dog; columns cat, dog, neither). With `ood`
         (photos with no cat or dog) also ood = {auroc, refused_ood, refused_in, tradeoff}: the tradeoff
         lists, for each operating point of --refuse, the pets refused and the non-pets let through."""
-        scores = self.scores(data)
+        source = as_labelled_source(data)
+        labels = source.labels()
+        if labels.size and (labels == NO_PET_LABEL).all():
+            if ood is not None:
+                raise UsageError(f"{source.description} holds photos with no cat or dog (every label is -1); evaluate it alone, "
+                                 "or pass it as --ood beside a file of labelled cats and dogs.")
+            return self._evaluate_non_pets(source)
+        scores = self.scores(source)
         if len(scores.p_dog) == 0:
             raise DataError(f"No photo of {scores.report.source} could be decoded, so there is nothing to evaluate.")
         metrics = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), self.decision)
@@ -280,6 +292,18 @@ class Classifier:
                 raise ModelError("This model has no 'neither' score (trained before it existed); retrain it to evaluate --ood.")
             metrics["ood"] = self.ood_metrics(scores.pet_score, self.pet_scores(ood))
         return metrics
+
+    def _evaluate_non_pets(self, source: PhotoSource) -> dict[str, Any]:
+        """A file of photos with no cat or dog: every right answer is "neither"."""
+        if not self.decision.refuses:
+            raise UsageError(f"{source.description} holds photos with no cat or dog, and this classifier never answers 'neither' "
+                             "(--no-neither, or a model without a pet score); evaluate it with 'neither' on.")
+        predictions = self.predict_photos(source)
+        read = [p for p in predictions if p.label is not None]
+        if not read:
+            raise DataError(f"No photo of {source.description} could be decoded, so there is nothing to evaluate.")
+        codes = np.array([ANSWERS.index(p.label) for p in read if p.label is not None])
+        return non_pet_metrics(codes, [p.id for p in read], len(predictions) - len(read))
 
     def ood_metrics(self, in_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, Any]:
         """How the pet scores of cats and dogs and of photos with neither separate, at this classifier's

@@ -121,10 +121,10 @@ def train(
 @app.command()
 def evaluate(
     model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME) or .keras file."),
-    data: str = typer.Option(..., "--data", help="Labelled photos: parquet, class folders or hf://NAME."),
+    data: str = typer.Option(..., "--data", help="Labelled photos (parquet, class folders or hf://NAME), or a file of photos with no cat or dog (every label -1): then the share answered 'neither' and the photos let through."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object to stdout."),
     engine: str = ENGINE_OPTION,
-    ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog: adds ood {auroc, refused_ood, refused_in}."),
+    ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog: adds ood {auroc, refused_ood, refused_in, tradeoff} (tradeoff: pets refused and non-pets let through at each --refuse point)."),
     tta: Optional[bool] = TTA_OPTION,
     tta_all: bool = TTA_ALL_OPTION,
     neither: bool = NEITHER_OPTION,
@@ -153,6 +153,9 @@ def evaluate(
                                       f"pets refused {row['pets_refused']:.2%}, non-pets let through {row['non_pets_accepted']:.2%}")
                     continue
                 table.add_row(f"{key}.{sub}", f"{sub_value:.4f}" if isinstance(sub_value, float) else str(sub_value))
+        elif key == "let_through":  # photos with no cat or dog answered cat or dog: the first few by name
+            names = ", ".join(f"{Path(row['path']).name} ({row['answer']})" for row in value[:5])
+            table.add_row(key, f"{len(value)}" + (f": {names}" + (", …" if len(value) > 5 else "") if value else ""))
         else:
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     _out.print(table)
@@ -201,7 +204,7 @@ def predict(
         raise UsageError("Choose one of --json and --csv.")
     predictions = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither, refuse=refuse).predict_photos(paths)
     rows = [{"path": p.id, "name": p.name, "label": p.label, "p_dog": p.p_dog, "confidence": p.confidence,
-             "pet_score": p.pet_score, "error": p.error} for p in predictions]
+             "pet_probability": p.pet_probability, "pet_score": p.pet_score, "error": p.error} for p in predictions]
     if as_json:
         _stdout(json.dumps(rows))
     elif as_csv:
@@ -211,13 +214,16 @@ def predict(
         writer.writerows(rows)
         _stdout(buffer.getvalue())
     else:
-        table = Table()
-        for column in ("path", "label", "p(dog)", "confidence", "pet score", "error"):
+        table = Table(caption="p(cat or dog): the chance that a cat or dog is in the photo ('neither' under 50 %); "
+                              "p(dog) says which, and is greyed where the answer is 'neither'.")
+        for column in ("path", "label", "confidence", "p(cat or dog)", "p(dog)", "error"):
             table.add_column(column)
         for row in rows:
-            table.add_row(str(row["path"]), str(row["label"] or "—"), "" if row["p_dog"] is None else f"{row['p_dog']:.4f}",
+            p_dog = "" if row["p_dog"] is None else f"{row['p_dog']:.4f}"
+            table.add_row(str(row["path"]), str(row["label"] or "—"),
                           "" if row["confidence"] is None else f"{row['confidence']:.1%}",
-                          "" if row["pet_score"] is None else f"{row['pet_score']:.3f}", str(row["error"] or ""))
+                          "" if row["pet_probability"] is None else f"{row['pet_probability']:.1%}",
+                          f"[dim]{p_dog}[/dim]" if row["label"] == "neither" else p_dog, str(row["error"] or ""))
         _out.print(table)
     failed = sum(1 for p in predictions if p.error)
     if failed:

@@ -40,6 +40,10 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled (AdamW) in both phases when > 0
     schedule: str = "constant"  # fine-tuning learning rate: constant, or cosine (one warm-up epoch, cosine decay)
     tta: bool = False  # the run predicts with test-time augmentation (photo + mirror) unless told otherwise
+    # With fine-tuning: p(dog) averages the tuned model's logit with that of a head trained on the frozen
+    # backbone's features, so tuning cannot lose what ImageNet's features know of breeds the training
+    # photos lack (docs/ACCURACY.md).
+    frozen_head_average: bool = False
     recipe: str = "original"  # the named recipe these settings started from (catdog.recipes)
     # Temperature scaling on the validation photos, folded into the saved model.
     calibrate: bool = True
@@ -76,6 +80,8 @@ class TrainConfig:
             (self.weight_decay >= 0.0, "weight_decay must be 0 or more, for example 1e-4"),
             (self.schedule in ("constant", "cosine"), "schedule must be constant or cosine"),
             (self.fine_tune_epochs >= 1, "fine_tune_epochs must be at least 1"),
+            (not self.frozen_head_average or bool(self.fine_tune or self.fine_tune_blocks),
+             "frozen_head_average averages a tuned model with a frozen one, so it needs fine_tune or fine_tune_blocks"),
             (self.fine_tune_learning_rate > 0, "fine_tune_learning_rate must be positive"),
             (self.decode_threads >= 1, "decode_threads must be at least 1"),
             (0.0 <= self.neither_rate < 0.5, "neither_rate must be in [0, 0.5), for example 0.01"),

@@ -356,13 +356,20 @@ def open_inputs(specs: Sequence[str | os.PathLike[str]]) -> PhotoSource:
     return sources[0] if len(sources) == 1 else ChainSource(sources, ", ".join(map(str, specs)))
 
 
+# The label of a photo with no cat or dog in it (the shared non-pet files), or of one whose label is unknown.
+NO_PET_LABEL = -1
+
+
 def check_labels(labels: np.ndarray, description: str, allow_single_class: bool = False) -> np.ndarray:
     """Refuse labels that are not 0/1 and empty data; for training (not evaluation), single-class data too."""
     bad = labels[(labels != 0) & (labels != 1)]
     if bad.size:
         shown = ", ".join(sorted({"null" if v == -2 else str(v) for v in bad.tolist()})[:5])
+        hint = (" (-1 marks a photo with no cat or dog: keep those in a file of their own and pass it to evaluate alone or "
+                "as --ood)" if (bad == NO_PET_LABEL).any() else "")
         raise DataError(
-            f"{description} has {bad.size} row(s) with label {shown}; labels must be 0 (cat) or 1 (dog), so fix or drop those rows."
+            f"{description} has {bad.size} row(s) with label {shown}; labels must be 0 (cat) or 1 (dog), so fix or drop those "
+            f"rows{hint}."
         )
     if labels.size == 0:
         raise DataError(f"{description} holds no photos; point --data at a parquet file or a folder with cat/ and dog/ photos.")

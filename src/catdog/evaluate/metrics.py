@@ -64,6 +64,21 @@ def answer_metrics(y_true, p_dog, pet_score, decision: Decision) -> dict:
     }
 
 
+def non_pet_metrics(codes: np.ndarray, ids: list[str], skipped: int) -> dict:
+    """What users are answered on photos with no cat or dog (a file whose labels are all -1): the
+    share answered "neither" (`answered_neither`, right) and the photos answered cat or dog."""
+    codes = np.asarray(codes, dtype=int)
+    counts = np.bincount(codes, minlength=3)
+    return {
+        "kind": "no cat or dog",
+        "answered_neither": float(np.mean(codes == NEITHER_CODE)) if len(codes) else 0.0,
+        "answers": {"cat": int(counts[0]), "dog": int(counts[1]), "neither": int(counts[NEITHER_CODE])},
+        "let_through": [{"path": photo, "answer": "cat" if code == 0 else "dog"} for photo, code in zip(ids, codes) if code != NEITHER_CODE],
+        "n": int(len(codes)),
+        "skipped": int(skipped),
+    }
+
+
 def ood_metrics(in_scores: np.ndarray, ood_scores: np.ndarray, threshold: float) -> dict:
     """How well the pet score separates cat/dog photos from photos with neither, and what the
     threshold refuses: AUROC (in = positive), fraction of OOD photos refused, fraction of in refused."""

@@ -22,7 +22,7 @@ class Networks:
     backbone: Any
 
 
-def build_head(config: TrainConfig):
+def build_head(config: TrainConfig, name: str = "head"):
     import keras
     from keras import layers
 
@@ -34,7 +34,7 @@ def build_head(config: TrainConfig):
             layers.Dropout(config.dropout),
             layers.Dense(1, activation="sigmoid", dtype="float32"),
         ],
-        name="head",
+        name=name,
     )
 
 
@@ -76,23 +76,29 @@ def feature_model_of(model):
 OUTPUT_NAME = "p_dog_and_pet_score"
 PET_SCORE_LAYER = "pet_score"
 FROZEN_POOL = "frozen_pool"
+FROZEN_HEAD = "frozen_head"
+MEAN_LOGIT = "mean_logit"
 
 
 def fold_temperature(model, temperature: float) -> None:
-    """Calibrate in place: sigmoid(z / T) == the head's last Dense with kernel and bias divided by T."""
-    last = model.get_layer("head").layers[-1]
-    kernel, bias = last.get_weights()
-    last.set_weights([kernel / temperature, bias / temperature])
+    """Calibrate in place: sigmoid(z / T) == the head's last Dense with kernel and bias divided by T
+    (in both heads when the answer averages their logits: the mean of z / T is the mean of z over T)."""
+    for name in ("head", FROZEN_HEAD):
+        if name == "head" or any(layer.name == name for layer in model.layers):
+            last = model.get_layer(name).layers[-1]
+            kernel, bias = last.get_weights()
+            last.set_weights([kernel / temperature, bias / temperature])
 
 
-def deployable_model(networks: Networks, scorer: PetScorer, weights_path: Path, cut: str | None = None):
+def deployable_model(networks: Networks, scorer: PetScorer, weights_path: Path, cut: str | None = None, frozen_head=None):
     """The model that is saved and exported: raw pixels -> [p(dog), pet score] per photo.
 
     p(dog) comes from the classifier as trained. The pet score always comes from the *frozen*
     ImageNet backbone's pooled features, because its ImageNet classifier and its statistics were fitted
     on those: with a frozen backbone that is the classifier's own pool; when the top of the backbone
     was fine-tuned, a frozen copy of the layers above `cut` (built again from `weights_path`) runs
-    beside the tuned ones on the same activations, so the layers below the cut run once."""
+    beside the tuned ones on the same activations, so the layers below the cut run once. With
+    `frozen_head` (a head trained on those frozen features), p(dog) averages the two heads' logits."""
     import keras
     from keras import layers
 
@@ -113,6 +119,10 @@ def deployable_model(networks: Networks, scorer: PetScorer, weights_path: Path, 
     feature_map, activations = backbone(networks.model.get_layer("scale_to_unit_range")(inputs), training=False)
     p_dog = networks.head(networks.model.get_layer("pool")(feature_map))
     frozen_pooled = layers.GlobalAveragePooling2D(name=FROZEN_POOL)(frozen_top(activations, training=False))
+    if frozen_head is not None:
+        from .layers import MeanLogit
+
+        p_dog = MeanLogit(name=MEAN_LOGIT)([p_dog, frozen_head(frozen_pooled)])
     outputs = layers.Concatenate(name=OUTPUT_NAME)([p_dog, pet_layer(frozen_pooled)])
     return keras.Model(inputs, outputs, name=MODEL_NAME)
 

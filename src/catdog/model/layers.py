@@ -28,7 +28,7 @@ class PetScore(keras.layers.Layer):
         # Models saved before the lookalike gate have no such constants (lookalike_classes = 0): no gate.
         if lookalike_classes:
             self.shapes.update({"lookalike_kernel": (feature_dim, lookalike_classes), "lookalike_bias": (lookalike_classes,),
-                                "gate": (2,)})
+                                "gate": (3,)})
         self.config_values = {"feature_dim": feature_dim, "pet_classes": pet_classes, "other_classes": other_classes,
                               "reference_photos": reference_photos, "rank": rank, "lookalike_classes": lookalike_classes}
         # In a dict, not as attributes: "weights" is a Layer property.
@@ -109,3 +109,17 @@ class AnswerScores(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "threshold": self.threshold, "neither_below": self.neither_below, "pet_slope": self.pet_slope}
+
+
+@keras.saving.register_keras_serializable(package="catdog")
+class MeanLogit(keras.layers.Layer):
+    """Probabilities [n, 1] of several heads -> sigmoid of their mean logit: the tuned head and the
+    head on the frozen backbone's features vote with equal weight (config.frozen_head_average)."""
+
+    def call(self, probabilities):
+        eps = 1e-7
+        logits = [ops.log(ops.clip(p, eps, 1 - eps)) - ops.log(ops.clip(1 - p, eps, 1 - eps)) for p in probabilities]
+        return ops.sigmoid(sum(logits) / len(logits))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]

@@ -17,12 +17,12 @@ measurements and how the weights were chosen), and one gate:
    its classes of animals that look like cats or dogs and are neither (wolves, coyotes, wild dogs,
    hyenas, foxes, wild cats, bears, mustelids, meerkats, pandas, sea lions). In an average it is washed
    out (a wolf is close to the training dogs and dense where they are); as a gate it is decisive: the
-   photo is "neither" when ImageNet puts e^-GATE_BELOW times more mass on lookalikes than on pets,
-   whatever the other signals say.
+   photo is "neither" when its log-odds are under those of all but GATE_RATE of the held-out training
+   photos (about -2 at 224 px: lookalikes e^2 times as likely as pets), whatever the other signals say.
 
 Each signal is standardised on held-out scores of the training photos (out-of-fold, so a photo is
 never scored against itself) and the three are summed with fixed weights; the score is the smaller
-of that sum and the gate's term, which crosses the "neither" threshold exactly at GATE_BELOW.
+of that sum and the gate's term, which crosses the "neither" threshold exactly at the gate's level.
 Everything here is NumPy; model.layers.PetScore computes the same inside the saved model, so every
 engine and export carries it.
 """
@@ -44,11 +44,11 @@ PET_CLASSES = DOG_CLASSES + DOMESTIC_CAT_CLASSES
 # polecat, ferret, otter, skunk, badger; red and giant panda. The dingo (273) is left out: a wild dog
 # that is also kept as a dog, not promised either way (docs/TRUST.md).
 LOOKALIKE_CLASSES = (150, *range(269, 273), *range(274, 281), *range(286, 300), *range(356, 363), 387, 388)
-# The gate: "neither" when log P(pet) - log P(lookalike) is under GATE_BELOW (lookalikes e^2 = 7.4 times
-# as likely as pets). Chosen on the choose halves of lookalikes.parquet, shift.parquet and the training
-# photos' validation folds (benchmarks/neither_methods.py): it refuses 0.2 % of held-out training
-# photos and none of shift's other breeds on its own.
-GATE_BELOW = -2.0
+# The gate: "neither" when log P(pet) - log P(lookalike) is under its GATE_RATE quantile over the
+# held-out training photos. A quantile rather than a fixed number of nats because the ImageNet
+# classifier's confidence changes with the input size (the quantile is -1.8 nats at 224 px, -0.55 at
+# 288). Chosen on shift.parquet and lookalikes.parquet (benchmarks/neither_methods.py, docs/TRUST.md).
+GATE_RATE = 0.002
 # Pet-score units per nat of the gate's log-odds: a stricter or more lenient "neither" threshold
 # (--refuse) moves the gate by the same number of nats.
 GATE_SLOPE = 1.0
@@ -103,7 +103,9 @@ class PetScorer:
     weights: np.ndarray  # [3]
     lookalike_kernel: np.ndarray  # [d, lookalikes] ImageNet classifier columns of the lookalike classes
     lookalike_bias: np.ndarray
-    gate: np.ndarray  # [2]: (offset, slope): the gate's term is offset + slope * (pet vs lookalike log-odds)
+    # [3]: (offset, slope, level): the gate's term is offset + slope * (pet vs lookalike log-odds); it
+    # crosses the "neither" threshold where the log-odds are `level`
+    gate: np.ndarray
 
     def components(self, features: np.ndarray) -> np.ndarray:
         """The three raw signals [n, 3] (see the module docstring)."""
@@ -175,7 +177,7 @@ def _unstandardised(features: np.ndarray, labels: np.ndarray, imagenet: tuple[np
     weights = np.array(WEIGHTS if imagenet is not None else (0.0, *WEIGHTS[1:]), dtype=np.float64)
     # Without the ImageNet classifier there is no gate: its term stays far above any threshold (finite,
     # so that every export format carries it as an ordinary constant).
-    gate = np.array([NO_GATE, 0.0]) if imagenet is None else np.array([0.0, GATE_SLOPE])
+    gate = np.array([NO_GATE, 0.0, -NO_GATE]) if imagenet is None else np.array([0.0, GATE_SLOPE, 0.0])
     return PetScorer(kernel[:, pets], bias[pets], kernel[:, ~pets], bias[~pets], _unit(reference), means, directions,
                      inverse_variances, residual, np.zeros(3), np.ones(3), weights / weights.sum(),
                      kernel[:, lookalikes], bias[lookalikes], gate)
@@ -190,7 +192,8 @@ def fit_pet_scorer(train_views: list[np.ndarray], train_labels: np.ndarray, imag
     photos, which the threshold and the other operating points (decide.refusal_points) come from.
 
     The threshold is the `rate` quantile of the held-out averages; the gate's term is set to cross it
-    at GATE_BELOW, so a few more held-out photos than `rate` fall under it: those ImageNet calls wild."""
+    at the GATE_RATE quantile of the held-out lookalike log-odds, so a few more held-out photos than
+    `rate` fall under it: those ImageNet calls wild."""
     features, labels = np.asarray(train_views[0], np.float64), np.asarray(train_labels).astype(int)
     rng = np.random.default_rng(seed)
     sample = np.arange(len(features)) if len(features) <= MAX_FIT_PHOTOS else np.sort(rng.choice(len(features), MAX_FIT_PHOTOS, replace=False))
@@ -213,5 +216,6 @@ def fit_pet_scorer(train_views: list[np.ndarray], train_labels: np.ndarray, imag
     held_average = ((held_out - final.mean) / final.scale) @ final.weights
     threshold = float(np.quantile(held_average, rate))
     if final.gate[0] != NO_GATE:
-        final.gate[0] = threshold - final.gate[1] * GATE_BELOW
+        final.gate[2] = float(np.quantile(held_gate, GATE_RATE))
+        final.gate[0] = threshold - final.gate[1] * final.gate[2]
     return final, threshold, final.gated(held_average, held_gate)

@@ -80,9 +80,10 @@ class ModelInfo(BaseModel):
 class PhotoPrediction(BaseModel):
     filename: str
     label: str | None = Field(description="cat, dog or neither (no cat or dog in the photo); null when it could not be read")
-    p_dog: float | None = Field(description="Probability that the photo shows a dog rather than a cat")
-    confidence: float | None = Field(description="How sure the answer is")
-    pet_score: float | None = Field(default=None, description="Evidence that a cat or dog is present at all")
+    p_dog: float | None = Field(description="Probability that the photo shows a dog rather than a cat; means nothing when the label is neither")
+    confidence: float | None = Field(description="How sure the answer is (for neither: that no cat or dog is there)")
+    pet_probability: float | None = Field(default=None, description="Chance that a cat or dog is in the photo at all; under 0.5 the label is neither")
+    pet_score: float | None = Field(default=None, description="The raw evidence behind pet_probability, in the model's own units (for scripts)")
     latency_ms: float
     error: str | None = Field(default=None, description="Why this photo could not be read")
 
@@ -267,7 +268,8 @@ async def _predict_one(state: ServiceState, name: str, data: bytes) -> PhotoPred
     p_dog, pet = await state.batcher.submit(pixels)
     answer = Prediction.scored(name, name, p_dog, pet, state.classifier.decision)
     return PhotoPrediction(filename=name, label=answer.label, p_dog=answer.p_dog, confidence=answer.confidence,
-                           pet_score=answer.pet_score, latency_ms=(time.perf_counter() - started) * 1000)
+                           pet_probability=answer.pet_probability, pet_score=answer.pet_score,
+                           latency_ms=(time.perf_counter() - started) * 1000)
 
 
 # ------------------------------------------------------------------ endpoints

@@ -73,12 +73,16 @@ def cut_tail(networks: Networks, blocks: int, model):
     import keras
     from keras import layers
 
-    from ..model.build import FROZEN_POOL, PET_SCORE_LAYER
+    from ..model.build import FROZEN_HEAD, FROZEN_POOL, MEAN_LOGIT, PET_SCORE_LAYER
 
     _, p_dog = cut_to_outputs(networks, blocks)
     inputs = keras.Input(p_dog.input_shape[1:], name="activations")
-    pet = model.get_layer(PET_SCORE_LAYER)(model.get_layer(FROZEN_POOL)(model.get_layer("frozen_top")(inputs, training=False)))
-    return keras.Model(inputs, layers.Concatenate()([p_dog(inputs), pet]), name="cut_tail")
+    frozen_pooled = model.get_layer(FROZEN_POOL)(model.get_layer("frozen_top")(inputs, training=False))
+    pet = model.get_layer(PET_SCORE_LAYER)(frozen_pooled)
+    answer = p_dog(inputs)
+    if any(layer.name == MEAN_LOGIT for layer in model.layers):
+        answer = model.get_layer(MEAN_LOGIT)([answer, model.get_layer(FROZEN_HEAD)(frozen_pooled)])
+    return keras.Model(inputs, layers.Concatenate()([answer, pet]), name="cut_tail")
 
 
 def view_batches(views: list[np.ndarray], labels: np.ndarray, batch_size: int, seed: int):

@@ -31,7 +31,7 @@ from ..evaluate.calibration import apply_temperature, fit_temperature
 from ..evaluate.metrics import expected_calibration_error
 from ..files import file_digest
 from ..model.backbone import resolve_classifier_weights, resolve_weights
-from ..model.build import Networks, build_networks, deployable_model, feature_tail, fold_temperature
+from ..model.build import FROZEN_HEAD, Networks, build_head, build_networks, deployable_model, feature_tail, fold_temperature
 from ..model.pet_score import PET_SLOPE, PetScorer, fit_pet_scorer, imagenet_classifier
 from ..progress import log
 from .backbone_engine import converted_backbone, feature_function
@@ -126,9 +126,12 @@ class Trainer:
         done = checkpoint.get("epochs_done", 0) if checkpoint.get("phase") == "fine_tune" else 0
         history, val_p = self.strategy.tune(self, networks, history, done, train, val, frozen_val)
 
+        frozen_head = None
+        if config.frozen_head_average:
+            frozen_head, val_p = self._frozen_head(frozen_train, train.labels, frozen_val, val.labels, val_p)
         scorer, threshold, points = self._fit_neither(frozen_train, train.labels, frozen_val)
-        model = deployable_model(networks, scorer, weights, self.strategy.frozen_cut(networks))
-        temperature, calibration = self._fit_temperature(networks, val_p, val.labels.astype(int))
+        model = deployable_model(networks, scorer, weights, self.strategy.frozen_cut(networks), frozen_head)
+        temperature, calibration = self._fit_temperature(model, val_p, val.labels.astype(int))
         tail = self.strategy.tail(networks, model)
         return Fitted(model, history, report, (val.source, val.kept), temperature, calibration, threshold, PET_SLOPE, scorer,
                       points, None if tail is None else CachedScores(cache, tail))
@@ -202,14 +205,27 @@ class Trainer:
         log(f"'neither' threshold {threshold:.3f}: {refused:.2%} of {len(held_out)} held-out training photos under it.")
         return scorer, threshold, refusal_points(held_out, self.config.neither_rate, threshold)
 
-    def _fit_temperature(self, networks: Networks, val_p: np.ndarray, val_labels: np.ndarray) -> tuple[float | None, dict]:
+    def _frozen_head(self, train_views: list[np.ndarray], y_train: np.ndarray, val_views: list[np.ndarray],
+                     y_val: np.ndarray, tuned_val_p: np.ndarray) -> tuple[Any, np.ndarray]:
+        """A head trained on the frozen backbone's pooled features (as the head phase trains, on every
+        view), and the validation p(dog) [n, views] of the two heads' mean logit."""
+        head = build_head(self.config, name=FROZEN_HEAD)
+        with self.interrupt.fitting():
+            fit_head(Networks(model=None, features=None, head=head, backbone=None),
+                     (np.concatenate(train_views), np.tile(y_train, len(train_views))), (val_views[0], y_val), self.config,
+                     [self.interrupt.callback()])
+        frozen_p = np.stack([np.asarray(head.predict(v, batch_size=256, verbose=0))[:, 0] for v in val_views], axis=1)
+        logit = lambda p: np.log(np.clip(p, 1e-7, 1 - 1e-7)) - np.log(np.clip(1 - p, 1e-7, 1 - 1e-7))  # noqa: E731
+        return head, 1.0 / (1.0 + np.exp(-(logit(tuned_val_p) + logit(frozen_p)) / 2))
+
+    def _fit_temperature(self, model, val_p: np.ndarray, val_labels: np.ndarray) -> tuple[float | None, dict]:
         """Temperature scaling on the validation photos only, folded into the head (so into the
         deployable model and every export). `val_p` is [n, views]: with test-time augmentation the
         views are averaged after calibration, as predict does."""
         if not self.config.calibrate:
             return None, {}
         temperature = fit_temperature(val_p, val_labels)
-        fold_temperature(networks.model, temperature)
+        fold_temperature(model, temperature)
         return temperature, {
             "temperature": temperature,
             "validation_ece_before": expected_calibration_error(val_labels, val_p.mean(axis=1)),
