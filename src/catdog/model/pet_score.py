@@ -18,7 +18,7 @@ measurements and how the weights were chosen), and one gate:
    hyenas, foxes, wild cats, bears, mustelids, meerkats, pandas, sea lions). In an average it is washed
    out (a wolf is close to the training dogs and dense where they are); as a gate it is decisive: the
    photo is "neither" when its log-odds are under those of all but GATE_RATE of the held-out training
-   photos (about -2 at 224 px: lookalikes e^2 times as likely as pets), whatever the other signals say.
+   photos (-1.8 at 224 px: lookalikes six times as likely as pets), whatever the other signals say.
 
 Each signal is standardised on held-out scores of the training photos (out-of-fold, so a photo is
 never scored against itself) and the three are summed with fixed weights; the score is the smaller
@@ -148,6 +148,7 @@ class PetScorer:
 def _density(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Class means and the shared covariance's leading directions and inverse variances."""
     import scipy.linalg  # training side only
+
     means = np.stack([features[labels == c].mean(axis=0) for c in (0, 1)])
     centred = features - means[labels.astype(int)]
     covariance = centred.T @ centred / len(features)
