@@ -6,12 +6,16 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import sys
+import time
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -61,6 +65,39 @@ def catdog(*args, env=None, timeout=600):
     """The real `catdog` entry point in a subprocess; progress bars off so stderr holds messages only."""
     return subprocess.run([CATDOG, *map(str, args)], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "CATDOG_PROGRESS": "0", **(env or {})})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(command: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 180):
+    """`catdog serve ...` (command, without --port) as a real server on loopback: its URL once /readyz
+    answers 200; stopped on exit. The server's output goes to log_path."""
+    port = free_port()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([*command, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "CATDOG_PROGRESS": "0"} if env is None else env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log_path.read_text()
+            time.sleep(0.5)
+        else:
+            pytest.fail("server did not become ready: " + log_path.read_text())
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def png_with_declared_size(width: int, height: int) -> bytes:

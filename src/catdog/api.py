@@ -60,14 +60,24 @@ def _grid_sample(scores: Scores, answers: np.ndarray, count: int, seed: int) -> 
     return np.array(sorted(chosen[:count]), dtype=np.int64)
 
 
-def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path, seed: int) -> None:
+def _grid_title(split: str, photos: int, wrong: np.ndarray, picks: np.ndarray) -> str:
+    """What module_test.png shows. It is no random sample (wrong answers are picked first), so it says so."""
+    shown_wrong = int(np.isin(picks, wrong).sum())
+    if len(wrong) == 0:
+        return f"{len(picks)} of the {photos} {split} photos at random; none was answered wrong"
+    return (f"{len(picks)} of the {photos} {split} photos, wrong answers first: {shown_wrong} of the {len(wrong)} "
+            f"answered wrong (red), {len(picks) - shown_wrong} answered right (green) at random")
+
+
+def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path, seed: int, split: str) -> None:
     answers = classifier.decision.codes(scores.p_dog, scores.pet_score)
     picks = _grid_sample(scores, answers, GRID_PHOTOS, seed)
+    title = _grid_title(split, len(answers), np.flatnonzero(answers != scores.labels), picks)
     pixels: list[np.ndarray] = []
     for _, batch in decode_batches(source.photos(scores.indices[picks]), classifier.config.image_size, GRID_PHOTOS, 2):
         pixels.extend(batch)
     plots.plot_prediction_grid(np.stack(pixels), scores.labels[picks].tolist(), scores.p_dog[picks].tolist(),
-                               answers[picks].tolist(), path)
+                               answers[picks].tolist(), path, title=title)
 
 
 def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name: str = "train",
@@ -155,7 +165,7 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
     plots.plot_history(classifier.history_, run.file("fit_result.png"))
     plots.plot_confusion(metrics[shown_split]["answers"], run.file("confusion_matrix.png"), f"Answers ({shown_split})")
     plots.plot_roc(shown.labels, shown.p_dog, run.file("roc_curve.png"), f"ROC curve ({shown_split})")
-    _prediction_grid(classifier, shown_source, shown, run.file("module_test.png"), config.seed)
+    _prediction_grid(classifier, shown_source, shown, run.file("module_test.png"), config.seed, shown_split)
     figures = {"Training curves": "fit_result.png", f"Answers ({shown_split})": "confusion_matrix.png",
                f"ROC curve ({shown_split})": "roc_curve.png", f"Predictions ({shown_split})": "module_test.png"}
     if run.file("reliability.png").is_file():
