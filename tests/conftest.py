@@ -174,11 +174,17 @@ def small_test(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, small_train, small_test):
+def small_ood(tmp_path_factory) -> Path:
+    """Photos with no cat or dog (flowers)."""
+    return write_parquet(tmp_path_factory.mktemp("data") / "ood_small.parquet", read_rows(DATA / "ood.parquet", count=20))
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, small_train, small_test, small_ood):
     """One real training run through the Python API, shared by the tests that only read it."""
     import catdog
 
-    return catdog.train(small_train, test=small_test, out=tmp_path_factory.mktemp("runs"), name="api")
+    return catdog.train(small_train, test=small_test, ood=small_ood, out=tmp_path_factory.mktemp("runs"), name="api")
 
 
 EXPORTED = ("onnx", "tflite", "tflite-fp16", "tflite-int8", "savedmodel", "web")

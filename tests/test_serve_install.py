@@ -95,6 +95,20 @@ def test_predict_with_serve_alone_gives_the_full_installs_answers(serve_venv, ex
         assert mine["pet_score"] == pytest.approx(theirs["pet_score"], abs=1e-6)
 
 
+def test_evaluate_with_serve_alone_gives_the_full_installs_metrics(serve_venv, exported_run, small_test, small_ood):
+    args = ("evaluate", "--model", exported_run, "--engine", "onnx", "--data", small_test, "--ood", small_ood, "--json")
+    full, alone = catdog(*args), _run(serve_venv, *args)
+    assert full.returncode == 0 and alone.returncode == 0, full.stderr + alone.stderr
+    expected, got = json.loads(full.stdout), json.loads(alone.stdout)
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, float):
+            assert got[key] == pytest.approx(value, abs=1e-9), key
+        elif key != "ood":
+            assert got[key] == value, key
+    assert got["ood"] == pytest.approx(expected["ood"], abs=1e-9)
+
+
 def test_serve_alone_serves_the_full_installs_answers(serve_venv, exported_run, photos, tmp_path):
     full = catdog("predict", "--model", exported_run, "--engine", "onnx", "--json", *photos)
     assert full.returncode == 0, full.stderr

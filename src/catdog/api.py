@@ -14,17 +14,17 @@ import numpy as np
 
 from .classifier import Classifier, Scores
 from .config import TrainConfig
-from .data.inputs import as_labelled_source
+from .data.inputs import as_labelled_source, as_unlabelled_source
 from .data.pipeline import decode_batches
 from .data.sources import check_labels
 from .errors import UsageError
 from .evaluate.calibration import apply_temperature
-from .evaluate.metrics import answer_metrics, classification_metrics, expected_calibration_error
+from .evaluate.metrics import answer_metrics, classification_metrics, expected_calibration_error, ood_metrics
 from .model.backbone import resolve_weights
 from .progress import log
 from .recipes import recipe_config
 from .report import plots
-from .report.run_readme import write_run_readme
+from .report.run_readme import write_model_card
 from .run_folder import COMPLETE, DATA_REPORT_FILE, METRICS_FILE, TRAINING, RunFolder
 
 GRID_PHOTOS = 12
@@ -80,11 +80,12 @@ def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path,
                                answers[picks].tolist(), path, title=title)
 
 
-def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name: str = "train",
+def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Path = "runs", name: str = "train",
           cache_path: str | Path | None = None, command: str | None = None, resume: str | Path | None = None,
           ray: dict[str, Any] | None = None, recipe: str = "original", **settings: Any) -> TrainResult:
-    """Train on `data`, evaluate on the validation split (and on `test` when given), and write
-    runs/NAME[-k]/ with the model, config, history, metrics, data report, plots and a README.
+    """Train on `data`, evaluate on the validation split (and on `test` when given; on `ood`, photos with
+    no cat or dog, for what "neither" does), and write runs/NAME[-k]/ with the model, config, history,
+    metrics, data report, plots and a model card (README.md).
     `recipe` names the starting settings (catdog.recipes: original, best); `settings` override them.
 
     The run folder is made first and the best model so far is checkpointed in it, so an interrupted
@@ -93,7 +94,7 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
     if resume is not None:
         run = RunFolder.at(resume)
         saved = run.resumable()
-        config, data, test = TrainConfig.from_dict(saved["config"]), saved["data"], saved.get("test")
+        config, data, test, ood = TrainConfig.from_dict(saved["config"]), saved["data"], saved.get("test"), saved.get("ood")
     elif data is None:
         raise UsageError("Give the training data (--data PATH), or --resume RUN to continue a run.")
     else:
@@ -102,24 +103,27 @@ def train(data: Any = None, *, test: Any = None, out: str | Path = "runs", name:
     source = as_labelled_source(data)
     check_labels(source.labels(), source.description)
     test_source = as_labelled_source(test) if test is not None else None
+    ood_source = as_unlabelled_source(ood) if ood is not None else None
     resolve_weights(config.weights)
     from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
     facts = {"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
              "command": command}
+    if ood_source is not None:
+        facts["ood"] = _portable(ood_source.description)
     if resume is None:
         run = RunFolder.create(out, name)
         run.write_config({"config": config.to_dict(), **facts, "status": TRAINING})
 
     checkpointer = Checkpointer(run)
     try:
-        return _train_and_report(run, config, source, test_source, checkpointer, cache_path, ray, facts)
+        return _train_and_report(run, config, source, test_source, ood_source, checkpointer, cache_path, ray, facts)
     except KeyboardInterrupt:
         if checkpointer.model_path.is_file():
             log(f"Interrupted. The best model so far is {checkpointer.model_path}; continue with: catdog train --resume {run.path}")
         raise
 
 
-def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, checkpointer, cache_path, ray,
+def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, ood_source, checkpointer, cache_path, ray,
                       facts: dict[str, Any]) -> TrainResult:
     started = time.perf_counter()
     classifier = Classifier(config, cache_path=cache_path, ray=ray).fit(source, checkpointer=checkpointer)
@@ -145,6 +149,9 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
         log("Warning: " + metrics["warnings"][0])
     shown_split = "test" if "test" in evaluated else "validation"
     shown_source, shown = evaluated[shown_split]
+    if ood_source is not None and shown.pet_score is not None and classifier.neither_threshold_ is not None:
+        metrics["ood"] = {**ood_metrics(shown.pet_score, classifier.pet_scores(ood_source), classifier.neither_threshold_),
+                          "source": facts["ood"], "in_split": shown_split}
     if classifier.temperature_ is not None:
         # Temperature scaling is invertible: the uncalibrated probabilities are sigmoid(logit * T)
         # (to within the averaging of views when the run predicts with test-time augmentation).
@@ -166,10 +173,6 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
     plots.plot_confusion(metrics[shown_split]["answers"], run.file("confusion_matrix.png"), f"Answers ({shown_split})")
     plots.plot_roc(shown.labels, shown.p_dog, run.file("roc_curve.png"), f"ROC curve ({shown_split})")
     _prediction_grid(classifier, shown_source, shown, run.file("module_test.png"), config.seed, shown_split)
-    figures = {"Training curves": "fit_result.png", f"Answers ({shown_split})": "confusion_matrix.png",
-               f"ROC curve ({shown_split})": "roc_curve.png", f"Predictions ({shown_split})": "module_test.png"}
-    if run.file("reliability.png").is_file():
-        figures[f"Reliability before/after calibration ({shown_split})"] = "reliability.png"
-    write_run_readme(run, config.to_dict(), metrics, report, figures, facts["command"])
+    write_model_card(run)
     checkpointer.clear()  # model.keras is complete: the checkpoint has done its job
     return TrainResult(run.path, classifier, metrics)

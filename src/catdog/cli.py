@@ -57,6 +57,7 @@ ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export
 def train(
     data: Optional[str] = typer.Option(None, "--data", help="Training photos: parquet file/folder/glob, ROOT/{cat,dog}/ folders, or hf://NAME."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out labelled photos to report on after training."),
+    ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog to report on after training: how many get 'neither' (metrics.json ood, the model card)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder (its data and settings)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders."),
     name: str = typer.Option("train", "--name", help="Run folder name; numbered (NAME-2, ...) when it exists."),
@@ -94,7 +95,7 @@ def train(
     if resume is None and data is None:
         raise UsageError("Missing --data PATH (the training photos), or --resume RUN to continue a run.")
     result = train_run(
-        data, test=test, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]), resume=resume,
+        data, test=test, ood=ood, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]), resume=resume,
         ray={"address": address, "workers": workers} if use_ray else None, recipe=recipe,
         seed=seed, batch_size=batch_size, image_size=image_size, val_split=val_split, max_epochs=epochs,
         patience=patience, learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_blocks=fine_tune_blocks,
