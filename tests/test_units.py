@@ -233,3 +233,18 @@ def test_an_internal_error_is_reported_in_one_short_line():
     text = _first_sentence(TypeError(f"Binding inputs to tf.function failed due to `Can not cast <tf.Tensor: numpy=\n{tensor}"))
     assert "\n" not in text and len(text) <= 160 and text.startswith("Binding inputs to tf.function failed")
     assert _first_sentence(RuntimeError("Disk full. Then more words.")) == "Disk full"
+
+
+def test_a_missing_optional_library_is_named_with_the_extra_that_installs_it():
+    from catdog.errors import missing_library
+
+    try:
+        import catdog_no_such_library  # noqa: F401  a real failed import, of no optional library
+    except ImportError as exc:
+        assert missing_library(exc, "Serving") is None  # a bug, not something to install: stays an internal error
+    error = missing_library(ModuleNotFoundError("No module named 'h5py'", name="h5py"), "Predicting", ModelError)
+    assert isinstance(error, ModelError)
+    assert str(error) == "Predicting needs h5py, which is not installed: pip install 'mobilenetv2-catdog[train]'."
+    broken = missing_library(ImportError("cannot import name 'Thing' from 'uvicorn.config'", name="uvicorn.config"), "Serving")
+    assert isinstance(broken, UsageError) and str(broken).startswith("Serving needs uvicorn, which is installed but does not import (cannot import")
+    assert str(broken).endswith("reinstall it: pip install 'mobilenetv2-catdog[serve]' --force-reinstall.")
