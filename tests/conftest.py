@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from catdog.errors import OPTIONAL_LIBRARIES
+
 ROOT = Path(__file__).resolve().parents[1]
 CATDOG = str(Path(sys.executable).with_name("catdog"))
 # Every run folder holds at least these.
@@ -32,6 +34,8 @@ SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
 DATA = SHARED / "data"
 TRAIN = DATA / "train.parquet"
 TEST = DATA / "test.parquet"
+# Every optional library that the [serve] extra does not install (test_serve_install.py installs [serve] alone).
+NOT_SERVE = sorted(module for module, (_, extra) in OPTIONAL_LIBRARIES.items() if extra != "serve")
 
 
 @pytest.fixture(scope="session", autouse=True)

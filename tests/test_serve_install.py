@@ -12,16 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from catdog.errors import OPTIONAL_LIBRARIES
-from conftest import DATA, ROOT, TEST, catdog, read_rows, served
+from conftest import DATA, NOT_SERVE, ROOT, TEST, catdog, read_rows, served
 
 pytestmark = pytest.mark.slow  # builds a venv (pip's cache makes it ~20 s; the first time downloads ~150 MB)
 
-# What [serve] must not bring: every optional library of another extra.
-NOT_SERVE = sorted(module for module, (_, extra) in OPTIONAL_LIBRARIES.items() if extra != "serve")
 # The inference path, which must import with [serve] alone.
 INFERENCE_MODULES = ("catdog", "catdog.cli", "catdog.classifier", "catdog.serve.app", "catdog.runtime.select",
-                     "catdog.scale.batch", "catdog.evaluate.metrics", "catdog.report.run_readme")
+                     "catdog.scale.batch", "catdog.evaluate.metrics", "catdog.runtime.manifest")
 
 
 def _isolated_env() -> dict[str, str]:
