@@ -178,7 +178,7 @@ def _limits(metrics: dict[str, Any], saved: dict[str, Any]) -> str:
     ood = metrics.get("ood")
     if ood:
         lines.append(f"- Photos with no cat or dog (`{ood.get('source')}`, {ood.get('n_ood')} photos): {ood['refused_ood']:.1%} "
-                     f"answered \"neither\" (pet score AUROC {ood['auroc']:.4f}); the rest got a confident cat or dog.")
+                     f"answered \"neither\" (pet score AUROC {ood['auroc']:.4f}); the rest were answered cat or dog.")
     else:
         lines.append("- Photos with no cat or dog: **not measured for this run**. Measure with `catdog evaluate --model RUN "
                      "--data TEST --ood NON_PETS --json` (`ood.refused_ood`), or train with `--ood NON_PETS`.")
