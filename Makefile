@@ -10,7 +10,7 @@ export KERAS_HOME   := $(CURDIR)/.keras_home
 export CATDOG_CACHE := $(CURDIR)/.cache/catdog
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup weights browser web-runtime demo lint test test-fast clean
+.PHONY: setup weights browser web-runtime demo lint test test-fast test-serve clean
 
 setup: $(VENV)/.installed weights
 
@@ -49,6 +49,11 @@ test: lint browser web-runtime
 # The tests that train nothing: under a minute, for the edit-test loop.
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The TensorFlow-free install alone: a fresh venv with `pip install -c constraints.txt ".[serve]"` predicts
+# and serves an exported run with the full install's answers (part of `make test` too).
+test-serve: setup web-runtime
+	$(BIN)/python -m pytest tests/test_serve_install.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .keras_home .cache runs

@@ -18,9 +18,9 @@ the reported figures were not used to choose:
   plausibly has (centre crop, greyscale, 90-degree rotation, 80-px source, JPEG quality 15, dark,
   padded panorama, saved 64 px on the longer side, saved at JPEG quality 10); "cat + dog": 100 test
   cats pasted beside 100 test dogs. All are still pets: a refusal is a wrong answer.
-- Every method but the plain ImageNet signals is also given with the product's lookalike gate
-  (pet_score.GATE_BELOW): the smaller of the method's score and the gate's term, which crosses the
-  threshold where log P(pet) - log P(lookalike) = GATE_BELOW.
+- Every method but the plain ImageNet signals is also given with the product's lookalike gate: the
+  smaller of the method's score and the gate's term, which crosses the threshold where
+  log P(pet) - log P(lookalike) is at its pet_score.GATE_RATE quantile over held-out training photos.
 """
 
 from __future__ import annotations
@@ -215,6 +215,7 @@ def main() -> None:
             components[name] = (components[name] + unfitted.components(mirrors[name])) / 2
             gate[name] = (gate[name] + unfitted.lookalike_log_odds(mirrors[name])) / 2
     gate["held"] = np.mean([unfitted.lookalike_log_odds(v[np.r_[train_idx, val_idx]]) for v in views], axis=0)
+    gate_level = float(np.quantile(gate["held"], ps.GATE_RATE))
     z = standardised({**components, "held": held}, held)
     unit = lambda f: f / np.linalg.norm(f, axis=1, keepdims=True)
     held_features = np.concatenate([F[train_idx], F[val_idx]])  # for the methods with nothing fitted
@@ -267,10 +268,10 @@ def main() -> None:
             threshold = np.quantile(score["held"], rate)
             variants = {name: score}
             if not name.startswith(("ImageNet max", "ImageNet pet", "energy")):
-                # The gate's term in this method's units: crosses the threshold at GATE_BELOW nats.
+                # The gate's term in this method's units: crosses the threshold at the gate level.
                 scale = np.std(score["held"]) / np.std(z["held"] @ np.array(ps.WEIGHTS))
                 variants[name + " + lookalike gate" + (" (chosen)" if "last release" in name else "")] = {
-                    k: np.minimum(v, threshold + ps.GATE_SLOPE * scale * (gate[k] - ps.GATE_BELOW)) for k, v in score.items()}
+                    k: np.minimum(v, threshold + ps.GATE_SLOPE * scale * (gate[k] - gate_level)) for k, v in score.items()}
             for label, values in variants.items():
                 report = {"test": values["test"], **{k: values[k][~choose[k]] for k in ("shift", *NON_PETS)}}
                 pets, others = np.r_[report["test"], report["shift"]], np.concatenate([report[k] for k in NON_PETS])
@@ -284,7 +285,7 @@ def main() -> None:
         shipped = {k: z[k] @ np.array(ps.WEIGHTS) for k in z}
         for r in (0.003, 0.004, 0.005, 0.0075, 0.01, 0.015):
             t = np.quantile(shipped["held"], r)
-            gated = {k: np.minimum(v, t + ps.GATE_SLOPE * (gate[k] - ps.GATE_BELOW)) for k, v in shipped.items()}
+            gated = {k: np.minimum(v, t + ps.GATE_SLOPE * (gate[k] - gate_level)) for k, v in shipped.items()}
             sweeps.append({"rate": r, **{k: float(np.mean(gated[k][choose[k]] < t)) for k in ("shift", *NON_PETS)},
                            "camera_crop": float(np.mean([np.mean(gated[k] < t) for k in gated
                                                          if k.startswith("hard: ") and "beside" not in k]))})

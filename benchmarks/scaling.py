@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--engine", default="auto")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; each path's fastest is kept")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="catdog-scaling-"))
     data = work / "photos"

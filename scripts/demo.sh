@@ -2,7 +2,8 @@
 # The main job: train on the default data, evaluate on the test file, write the plots, predict a few photos.
 set -euo pipefail
 shared=${SHARED:-../shared}
-run=$(catdog train --data "$shared/data/train.parquet" --test "$shared/data/test.parquet" --name demo)
+# --ood: how many photos with no cat or dog get "neither", for the run's model card (README.md)
+run=$(catdog train --data "$shared/data/train.parquet" --test "$shared/data/test.parquet" --ood "$shared/data/ood_diverse.parquet" --name demo)
 echo "== evaluate $run on $shared/data/test.parquet"
 catdog evaluate --model "$run" --data "$shared/data/test.parquet" --json
 photos="$run/sample_photos"

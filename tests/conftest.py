@@ -6,16 +6,22 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import sys
+import time
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from catdog.errors import OPTIONAL_LIBRARIES
 
 ROOT = Path(__file__).resolve().parents[1]
 CATDOG = str(Path(sys.executable).with_name("catdog"))
@@ -28,6 +34,8 @@ SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
 DATA = SHARED / "data"
 TRAIN = DATA / "train.parquet"
 TEST = DATA / "test.parquet"
+# Every optional library that the [serve] extra does not install (test_serve_install.py installs [serve] alone).
+NOT_SERVE = sorted(module for module, (_, extra) in OPTIONAL_LIBRARIES.items() if extra != "serve")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,6 +69,39 @@ def catdog(*args, env=None, timeout=600):
     """The real `catdog` entry point in a subprocess; progress bars off so stderr holds messages only."""
     return subprocess.run([CATDOG, *map(str, args)], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "CATDOG_PROGRESS": "0", **(env or {})})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(command: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 180):
+    """`catdog serve ...` (command, without --port) as a real server on loopback: its URL once /readyz
+    answers 200; stopped on exit. The server's output goes to log_path."""
+    port = free_port()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([*command, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "CATDOG_PROGRESS": "0"} if env is None else env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log_path.read_text()
+            time.sleep(0.5)
+        else:
+            pytest.fail("server did not become ready: " + log_path.read_text())
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def png_with_declared_size(width: int, height: int) -> bytes:
@@ -137,11 +178,17 @@ def small_test(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, small_train, small_test):
+def small_ood(tmp_path_factory) -> Path:
+    """Photos with no cat or dog (flowers)."""
+    return write_parquet(tmp_path_factory.mktemp("data") / "ood_small.parquet", read_rows(DATA / "ood.parquet", count=20))
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, small_train, small_test, small_ood):
     """One real training run through the Python API, shared by the tests that only read it."""
     import catdog
 
-    return catdog.train(small_train, test=small_test, out=tmp_path_factory.mktemp("runs"), name="api")
+    return catdog.train(small_train, test=small_test, ood=small_ood, out=tmp_path_factory.mktemp("runs"), name="api")
 
 
 EXPORTED = ("onnx", "tflite", "tflite-fp16", "tflite-int8", "savedmodel", "web")

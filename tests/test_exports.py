@@ -11,7 +11,7 @@ from catdog import Classifier
 from catdog.errors import ModelError
 from catdog.run_folder import RunFolder
 from catdog.runtime.manifest import usable_exports
-from conftest import EXPORTED, catdog, read_rows
+from conftest import EXPORTED, NOT_SERVE, catdog, read_rows
 
 
 def test_every_format_exports_through_the_cli_and_is_recorded(exported_run):
@@ -126,12 +126,12 @@ def test_an_export_that_fails_its_check_is_not_left_behind(trained, tmp_path, sm
     assert not (run / "export" / "model.onnx").exists() and not list((run / "export").glob(".partial-*"))
 
 
-BLOCK_TENSORFLOW = """
+BLOCK_TENSORFLOW = f"""
 import sys
 class _Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "sklearn", "matplotlib"):
-            raise ImportError(f"{name} is not installed in a serve-only environment")
+        if name.split(".")[0] in {tuple(NOT_SERVE)!r}:
+            raise ModuleNotFoundError(f"{{name}} is not installed in a serve-only environment", name=name)
 sys.meta_path.insert(0, _Block())
 """
 

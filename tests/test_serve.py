@@ -2,49 +2,25 @@
 
 import io
 import os
-import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import DATA, TEST, png_with_declared_size, read_rows
+from conftest import DATA, TEST, png_with_declared_size, read_rows, served
 
 CATDOG = str(Path(sys.executable).with_name("catdog"))
 CHROMIUM = os.environ.get("CATDOG_CHROMIUM", "/usr/bin/chromium")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(exported_run, tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("server") / "server.log", "w")
-    process = subprocess.Popen([CATDOG, "serve", "--model", str(exported_run), "--port", str(port), "--engine", "tflite"],
-                               stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CATDOG_PROGRESS": "0"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, Path(log.name).read_text()
-        time.sleep(0.5)
-    else:
-        pytest.fail("server did not become ready: " + Path(log.name).read_text())
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with served([CATDOG, "serve", "--model", str(exported_run), "--engine", "tflite"], log) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

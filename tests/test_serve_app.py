@@ -74,3 +74,18 @@ def test_explain_returns_a_png(app_client, photos):
     response = app_client.post("/v1/explain", content=photos[0], headers={"content-type": "image/jpeg"})
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(response.content)).size == (224, 224)
+
+
+def test_a_form_without_a_photo_says_which_file_and_why(app_client, photos):
+    """As `catdog predict` says it: the file's name, then why it is no photo; one sentence each."""
+    def error(**request) -> str:
+        response = app_client.post("/v1/predict", **request)
+        assert response.status_code == 422, response.text
+        return response.json()["error"]
+
+    assert error(files=[("files", ("notes.txt", b"name,age\nfelix,3\n", "text/plain"))]) == "notes.txt: not an image (unrecognised format)"
+    assert error(files=[("files", ("notes.txt", b"name,age", "text/plain")), ("files", ("a.pdf", b"%PDF-1.4", "application/pdf"))]) == (
+        "None of the 2 photos could be read; first: notes.txt: not an image (unrecognised format)")
+    assert error(files=[("file", ("cat.jpg", photos[0], "image/jpeg"))]) == "cat.jpg came in the field 'file'; send photos in the field 'files'."
+    assert error(data={"files": "just text"}, files=[("other", (None, "x"))]) == (
+        "The field 'files' holds the text 'just text', not a file; send each photo as a file (curl -F files=@photo.jpg).")

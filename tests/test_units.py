@@ -30,6 +30,26 @@ def test_metrics_against_hand_computed_values():
     assert m["n"] == 8 and m["skipped"] == 0
 
 
+def test_metrics_equal_scikit_learns_with_ties_and_both_kinds_of_error():
+    """The metrics are NumPy (the [serve] install has no scikit-learn); scikit-learn is the reference."""
+    from sklearn import metrics
+
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        y = rng.integers(0, 2, int(rng.integers(2, 200)))
+        p = np.round(rng.random(len(y)), 1) if trial % 2 else rng.random(len(y))  # rounded: many ties
+        got = classification_metrics(y, p)
+        clipped = np.clip(p, 1e-7, 1 - 1e-7)
+        predicted = (clipped >= 0.5).astype(int)
+        precision, recall, f1, _ = metrics.precision_recall_fscore_support(y, predicted, average="binary", zero_division=0)
+        assert got["confusion_matrix"] == metrics.confusion_matrix(y, predicted, labels=[0, 1]).tolist()
+        assert got["accuracy"] == pytest.approx(metrics.accuracy_score(y, predicted), abs=1e-12)
+        assert (got["precision"], got["recall"], got["f1"]) == pytest.approx((precision, recall, f1), abs=1e-12)
+        assert got["log_loss"] == pytest.approx(metrics.log_loss(y, clipped, labels=[0, 1]), abs=1e-12)
+        if len(set(y)) == 2:
+            assert got["roc_auc"] == pytest.approx(metrics.roc_auc_score(y, clipped), abs=1e-12)
+
+
 def test_ece_is_zero_when_calibrated_and_large_when_overconfident():
     y = np.array([1] * 9 + [0])
     assert expected_calibration_error(y, np.full(10, 0.9)) == pytest.approx(0.0, abs=1e-9)
@@ -213,3 +233,18 @@ def test_an_internal_error_is_reported_in_one_short_line():
     text = _first_sentence(TypeError(f"Binding inputs to tf.function failed due to `Can not cast <tf.Tensor: numpy=\n{tensor}"))
     assert "\n" not in text and len(text) <= 160 and text.startswith("Binding inputs to tf.function failed")
     assert _first_sentence(RuntimeError("Disk full. Then more words.")) == "Disk full"
+
+
+def test_a_missing_optional_library_is_named_with_the_extra_that_installs_it():
+    from catdog.errors import missing_library
+
+    try:
+        import catdog_no_such_library  # noqa: F401  a real failed import, of no optional library
+    except ImportError as exc:
+        assert missing_library(exc, "Serving") is None  # a bug, not something to install: stays an internal error
+    error = missing_library(ModuleNotFoundError("No module named 'h5py'", name="h5py"), "Predicting", ModelError)
+    assert isinstance(error, ModelError)
+    assert str(error) == "Predicting needs h5py, which is not installed: pip install 'mobilenetv2-catdog[train]'."
+    broken = missing_library(ImportError("cannot import name 'Thing' from 'uvicorn.config'", name="uvicorn.config"), "Serving")
+    assert isinstance(broken, UsageError) and str(broken).startswith("Serving needs uvicorn, which is installed but does not import (cannot import")
+    assert str(broken).endswith("reinstall it: pip install 'mobilenetv2-catdog[serve]' --force-reinstall.")

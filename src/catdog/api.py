@@ -24,7 +24,7 @@ from .model.backbone import resolve_weights
 from .progress import log
 from .recipes import recipe_config
 from .report import plots
-from .report.run_readme import write_run_readme
+from .report.run_readme import write_model_card
 from .run_folder import COMPLETE, DATA_REPORT_FILE, METRICS_FILE, TRAINING, RunFolder
 
 GRID_PHOTOS = 12
@@ -60,22 +60,32 @@ def _grid_sample(scores: Scores, answers: np.ndarray, count: int, seed: int) -> 
     return np.array(sorted(chosen[:count]), dtype=np.int64)
 
 
-def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path, seed: int) -> None:
+def _grid_title(split: str, photos: int, wrong: np.ndarray, picks: np.ndarray) -> str:
+    """What module_test.png shows. It is no random sample (wrong answers are picked first), so it says so."""
+    shown_wrong = int(np.isin(picks, wrong).sum())
+    if len(wrong) == 0:
+        return f"{len(picks)} of the {photos} {split} photos at random; none was answered wrong"
+    return (f"{len(picks)} of the {photos} {split} photos, wrong answers first: {shown_wrong} of the {len(wrong)} "
+            f"answered wrong (red), {len(picks) - shown_wrong} answered right (green) at random")
+
+
+def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path, seed: int, split: str) -> None:
     answers = classifier.decision.codes(scores.p_dog, scores.pet_score)
     picks = _grid_sample(scores, answers, GRID_PHOTOS, seed)
+    title = _grid_title(split, len(answers), np.flatnonzero(answers != scores.labels), picks)
     pixels: list[np.ndarray] = []
     for _, batch in decode_batches(source.photos(scores.indices[picks]), classifier.config.image_size, GRID_PHOTOS, 2):
         pixels.extend(batch)
     plots.plot_prediction_grid(np.stack(pixels), scores.labels[picks].tolist(), scores.p_dog[picks].tolist(),
-                               answers[picks].tolist(), path)
+                               answers[picks].tolist(), path, title=title)
 
 
 def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Path = "runs", name: str = "train",
           cache_path: str | Path | None = None, command: str | None = None, resume: str | Path | None = None,
           ray: dict[str, Any] | None = None, recipe: str = "original", **settings: Any) -> TrainResult:
-    """Train on `data`, evaluate on the validation split (and on `test` when given), and write
-    runs/NAME[-k]/ with the model, config, history, metrics, data report, plots and a README. `ood`
-    (photos with no cat or dog) adds how "neither" separates them, and neither_tradeoff.png.
+    """Train on `data`, evaluate on the validation split (and on `test` when given; on `ood`, photos with
+    no cat or dog, for what "neither" does, with neither_tradeoff.png), and write runs/NAME[-k]/ with the
+    model, config, history, metrics, data report, plots and a model card (README.md).
     `recipe` names the starting settings (catdog.recipes: original, best); `settings` override them.
 
     The run folder is made first and the best model so far is checkpointed in it, so an interrupted
@@ -84,8 +94,7 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     if resume is not None:
         run = RunFolder.at(resume)
         saved = run.resumable()
-        config, data, test = TrainConfig.from_dict(saved["config"]), saved["data"], saved.get("test")
-        ood = saved.get("ood")
+        config, data, test, ood = TrainConfig.from_dict(saved["config"]), saved["data"], saved.get("test"), saved.get("ood")
     elif data is None:
         raise UsageError("Give the training data (--data PATH), or --resume RUN to continue a run.")
     else:
@@ -98,7 +107,9 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     resolve_weights(config.weights)
     from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
     facts = {"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
-             "ood": _portable(getattr(ood_source, "description", None)), "command": command}
+             "command": command}
+    if ood_source is not None:
+        facts["ood"] = _portable(ood_source.description)
     if resume is None:
         run = RunFolder.create(out, name)
         run.write_config({"config": config.to_dict(), **facts, "status": TRAINING})
@@ -146,8 +157,9 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
                                   f"{shown_split}_ece_before": expected_calibration_error(shown.labels, uncalibrated),
                                   f"{shown_split}_ece_after": metrics[shown_split]["ece"]}
         plots.plot_reliability(shown.labels, uncalibrated, shown.p_dog, run.file("reliability.png"), shown_split)
-    if ood_source is not None and shown.pet_score is not None:
-        metrics["ood"] = classifier.ood_metrics(shown.pet_score, classifier.pet_scores(ood_source))
+    if ood_source is not None and shown.pet_score is not None and classifier.neither_threshold_ is not None:
+        metrics["ood"] = {**classifier.ood_metrics(shown.pet_score, classifier.pet_scores(ood_source)),
+                          "source": facts["ood"], "in_split": shown_split}
         plots.plot_neither_tradeoff(metrics["ood"]["tradeoff"], run.file("neither_tradeoff.png"),
                                     f"'neither': {shown_split} pets against {Path(ood_source.description).name}")
 
@@ -162,13 +174,7 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
     plots.plot_history(classifier.history_, run.file("fit_result.png"))
     plots.plot_confusion(metrics[shown_split]["answers"], run.file("confusion_matrix.png"), f"Answers ({shown_split})")
     plots.plot_roc(shown.labels, shown.p_dog, run.file("roc_curve.png"), f"ROC curve ({shown_split})")
-    _prediction_grid(classifier, shown_source, shown, run.file("module_test.png"), config.seed)
-    figures = {"Training curves": "fit_result.png", f"Answers ({shown_split})": "confusion_matrix.png",
-               f"ROC curve ({shown_split})": "roc_curve.png", f"Predictions ({shown_split})": "module_test.png"}
-    if run.file("neither_tradeoff.png").is_file():
-        figures["'neither' operating points (--refuse)"] = "neither_tradeoff.png"
-    if run.file("reliability.png").is_file():
-        figures[f"Reliability before/after calibration ({shown_split})"] = "reliability.png"
-    write_run_readme(run, config.to_dict(), metrics, report, figures, facts["command"])
+    _prediction_grid(classifier, shown_source, shown, run.file("module_test.png"), config.seed, shown_split)
+    write_model_card(run)
     checkpointer.clear()  # model.keras is complete: the checkpoint has done its job
     return TrainResult(run.path, classifier, metrics)

@@ -23,7 +23,6 @@ from .data.sources import CLASS_NAMES, NO_PET_LABEL, Photo, PhotoSource, check_l
 from .decide import ANSWERS, Decision, parse_refuse, refusal_threshold
 from .errors import DataError, ModelError, UsageError
 from .evaluate.metrics import answer_metrics, classification_metrics, neither_tradeoff, non_pet_metrics, ood_metrics
-from .explain.run import explain
 from .files import atomic_path
 from .progress import progress_bar
 from .run_folder import RunFolder
@@ -200,6 +199,8 @@ class Classifier:
 
     def explain(self, inputs: Any) -> list:
         """Grad-CAM Explanation (id, label, p_dog, heatmap [s, s] in [0, 1], pixels) per readable photo."""
+        from .explain.run import explain  # Grad-CAM needs TensorFlow: never on the inference path
+
         return explain(self, inputs)
 
     def keras_model(self):

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import quiet
-from .errors import CatdogError, DataError, UsageError
+from .errors import CatdogError, DataError, UsageError, missing_library
 from .progress import console, log
 from .run_folder import RunFolder
 
@@ -58,7 +58,7 @@ ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export
 def train(
     data: Optional[str] = typer.Option(None, "--data", help="Training photos: parquet file/folder/glob, ROOT/{cat,dog}/ folders, or hf://NAME."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out labelled photos to report on after training."),
-    ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog: reports how 'neither' separates them and plots neither_tradeoff.png."),
+    ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog to report on after training: how many get 'neither' (metrics.json ood, the model card) and neither_tradeoff.png."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder (its data and settings)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders."),
     name: str = typer.Option("train", "--name", help="Run folder name; numbered (NAME-2, ...) when it exists."),
@@ -326,8 +326,10 @@ def serve(
         import uvicorn
 
         from .serve.app import ServeSettings
-    except ImportError as exc:
-        raise UsageError("Serving needs FastAPI and uvicorn: pip install 'mobilenetv2-catdog[serve]'.") from exc
+    except ImportError as exc:  # name the library that is missing, not the ones that are there
+        if (error := missing_library(exc, "Serving")) is None:
+            raise
+        raise error from exc
     from .runtime.select import open_engine
 
     if workers < 1 or max_files < 1 or max_body_mb <= 0:
@@ -424,19 +426,27 @@ def main() -> None:
     try:
         app()  # click handles --help and its own usage errors (exit 2)
     except CatdogError as exc:
-        if _state["debug"]:
-            console.print_exception()
-        console.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _exit_with(exc)
     except KeyboardInterrupt:
         console.print("Interrupted.")
         sys.exit(130)
     except Exception as exc:
         if _state["debug"]:
             raise
+        # An optional library this command reaches for and the install lacks: name it, and its extra.
+        missing = missing_library(exc, "This command") if isinstance(exc, ImportError) else None
+        if missing is not None:
+            _exit_with(missing)
         console.print(f"[red]Internal error:[/red] {type(exc).__name__}: {escape(_first_sentence(exc))}. "
                       "Rerun with --debug for the traceback and report it.", highlight=False, soft_wrap=True)
         sys.exit(INTERNAL_ERROR_EXIT)
+
+
+def _exit_with(exc: CatdogError) -> None:
+    if _state["debug"]:
+        console.print_exception()
+    console.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    sys.exit(exc.exit_code)
 
 
 def _first_sentence(exc: Exception, limit: int = 160) -> str:

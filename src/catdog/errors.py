@@ -31,3 +31,44 @@ class DecodeError(CatdogError):
     """One photo cannot be decoded. Runs skip and report it instead of stopping."""
 
     exit_code = 3
+
+
+# The optional libraries by import name: (what to call it, the extra of pyproject.toml that installs it).
+OPTIONAL_LIBRARIES = {
+    "tensorflow": ("TensorFlow", "train"),
+    "keras": ("Keras", "train"),
+    "h5py": ("h5py", "train"),
+    "scipy": ("SciPy", "train"),
+    "sklearn": ("scikit-learn", "train"),
+    "matplotlib": ("matplotlib", "train"),
+    "tf2onnx": ("tf2onnx", "train"),
+    "onnx": ("onnx", "train"),
+    "mediapipe": ("MediaPipe", "train"),
+    "cleanlab": ("cleanlab", "train"),
+    "huggingface_hub": ("huggingface_hub", "train"),
+    "onnxruntime": ("ONNX Runtime", "serve"),
+    "ai_edge_litert": ("LiteRT", "serve"),
+    "fastapi": ("FastAPI", "serve"),
+    "starlette": ("FastAPI", "serve"),
+    "uvicorn": ("uvicorn", "serve"),
+    "multipart": ("python-multipart", "serve"),
+    "python_multipart": ("python-multipart", "serve"),
+    "prometheus_client": ("prometheus-client", "serve"),
+    "datasets": ("the Hugging Face datasets library", "hub"),
+    "ray": ("Ray", "ray"),
+}
+
+
+def missing_library(exc: ImportError, purpose: str, error: type[CatdogError] = UsageError) -> CatdogError | None:
+    """The error to raise when `purpose` (for example "Serving") failed on `exc`: one sentence naming the
+    optional library that is missing, and the extra that installs it. None when the import that failed
+    is no optional library's (a bug, not something a user installs)."""
+    module = (exc.name or "").split(".")[0]
+    if module not in OPTIONAL_LIBRARIES:
+        return None
+    library, extra = OPTIONAL_LIBRARIES[module]
+    install = f"pip install 'mobilenetv2-catdog[{extra}]'"
+    if isinstance(exc, ModuleNotFoundError):
+        return error(f"{purpose} needs {library}, which is not installed: {install}.")
+    reason = " ".join(str(exc).split()).rstrip(".")
+    return error(f"{purpose} needs {library}, which is installed but does not import ({reason}); reinstall it: {install} --force-reinstall.")

@@ -28,6 +28,7 @@ from .errors import ModelError, UsageError
 from .files import file_digest
 from .progress import log
 from .quiet import native_output_silenced
+from .report.run_readme import write_model_card
 from .run_folder import RunFolder
 from .runtime import Engine
 from .runtime.keras_engine import KerasEngine
@@ -277,6 +278,7 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
         _remove(staging)  # an earlier verified export of this format, if any, stays as it was
         manifest.setdefault("failed", {})[fmt] = record
     write_manifest(run, manifest)
+    write_model_card(run)  # the card lists the exports, and a copy lies next to them
     if not record["verified"]:
         raise ModelError(
             f"The {fmt} export differs from the Keras model beyond tolerance (largest p(dog) difference {max_diff:.4f}, "
@@ -313,6 +315,7 @@ def _export_web(run: RunFolder, data: str | None, runtime: Path | None, refuse: 
     staging.rename(final)
     manifest["exports"]["web"] = record
     write_manifest(run, manifest)
+    write_model_card(run)  # the page links to the copy in its folder
     return record
 
 

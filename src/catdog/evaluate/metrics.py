@@ -23,27 +23,41 @@ def expected_calibration_error(y_true: np.ndarray, p_dog: np.ndarray, bins: int 
     return float(total)
 
 
-def classification_metrics(y_true, p_dog, skipped: int = 0, decision: Decision = Decision()) -> dict:
-    """Cat-vs-dog metrics of p(dog), "neither" left aside (see answer_metrics for what users see)."""
-    from sklearn import metrics
+def roc_auc(y_true, scores) -> float:
+    """Area under the ROC curve (y_true 1 = positive): the chance that a positive outscores a negative,
+    ties counting half (the Mann-Whitney statistic, equal to scikit-learn's roc_auc_score)."""
+    y_true, scores = np.asarray(y_true) == 1, np.asarray(scores, dtype=np.float64)
+    positives, negatives = int(y_true.sum()), int((~y_true).sum())
+    if positives == 0 or negatives == 0:
+        raise DataError("ROC AUC needs photos of both kinds; pass data with both.")
+    values, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    average_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based, ties share their mean rank
+    rank_sum = average_rank[inverse.reshape(-1)][y_true].sum()
+    return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
 
+
+def classification_metrics(y_true, p_dog, skipped: int = 0, decision: Decision = Decision()) -> dict:
+    """Cat-vs-dog metrics of p(dog), "neither" left aside (see answer_metrics for what users see).
+    NumPy only, so that evaluating an export needs no more than the [serve] install."""
     y_true = np.asarray(y_true, dtype=int)
     p_dog = np.clip(np.asarray(p_dog, dtype=np.float64), 1e-7, 1 - 1e-7)
     predicted = decision.is_dog(p_dog).astype(int)
-    both_classes = len(np.unique(y_true)) == 2
-    precision, recall, f1, _ = metrics.precision_recall_fscore_support(
-        y_true, predicted, average="binary", pos_label=1, zero_division=0
-    )
+    confusion = np.zeros((2, 2), dtype=int)
+    np.add.at(confusion, (y_true, predicted), 1)
+    (_, false_dog), (false_cat, true_dog) = confusion
+    precision = true_dog / (true_dog + false_dog) if true_dog + false_dog else 0.0
+    recall = true_dog / (true_dog + false_cat) if true_dog + false_cat else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "accuracy": float(metrics.accuracy_score(y_true, predicted)),
+        "accuracy": float(np.mean(predicted == y_true)) if len(y_true) else 0.0,
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),
         # AUC is undefined with a single class; null says so instead of a made-up number.
-        "roc_auc": float(metrics.roc_auc_score(y_true, p_dog)) if both_classes else None,
-        "log_loss": float(metrics.log_loss(y_true, p_dog, labels=[0, 1])),
+        "roc_auc": roc_auc(y_true, p_dog) if len(np.unique(y_true)) == 2 else None,
+        "log_loss": float(-np.mean(y_true * np.log(p_dog) + (1 - y_true) * np.log1p(-p_dog))),
         "ece": expected_calibration_error(y_true, p_dog),
-        "confusion_matrix": metrics.confusion_matrix(y_true, predicted, labels=[0, 1]).tolist(),
+        "confusion_matrix": confusion.tolist(),
         "n": int(len(y_true)),
         "skipped": int(skipped),
     }
@@ -82,13 +96,11 @@ def non_pet_metrics(codes: np.ndarray, ids: list[str], skipped: int) -> dict:
 def ood_metrics(in_scores: np.ndarray, ood_scores: np.ndarray, threshold: float) -> dict:
     """How well the pet score separates cat/dog photos from photos with neither, and what the
     threshold refuses: AUROC (in = positive), fraction of OOD photos refused, fraction of in refused."""
-    from sklearn.metrics import roc_auc_score
-
     if len(in_scores) == 0 or len(ood_scores) == 0:
         raise DataError("No readable photos on one side of the --ood comparison; pass labelled cat/dog photos and a non-empty --ood file.")
     labels = np.concatenate([np.ones(len(in_scores)), np.zeros(len(ood_scores))])
     return {
-        "auroc": float(roc_auc_score(labels, np.concatenate([in_scores, ood_scores]))),
+        "auroc": roc_auc(labels, np.concatenate([in_scores, ood_scores])),
         "refused_ood": float(np.mean(ood_scores < threshold)),
         "refused_in": float(np.mean(in_scores < threshold)),
         "threshold": float(threshold),

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..decide import Decision
-from ..model.build import backbone_of
 
 
 @dataclass
@@ -23,6 +22,8 @@ class Explanation:
 def gradcam(model, pixels: np.ndarray, decision: Decision = Decision()) -> tuple[np.ndarray, np.ndarray]:
     """Heatmaps [n, s, s] in [0, 1] for the side (cat or dog) the model chose for each photo, and p(dog) [n]."""
     import tensorflow as tf
+
+    from ..model.build import backbone_of  # the model package needs the training libraries
 
     scale = model.get_layer("scale_to_unit_range")
     backbone = backbone_of(model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import ModelError
+from ..errors import ModelError, missing_library
 
 # The file names and URL Keras' own MobileNetV2(weights="imagenet") uses, so a file in the cache is shared.
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
@@ -25,7 +25,11 @@ def _fetch(file_name: str) -> Path:
         return cached
     try:
         import keras
-
+    except ImportError as exc:
+        if (error := missing_library(exc, "Getting the MobileNetV2 ImageNet weights", ModelError)) is None:
+            raise
+        raise error from exc
+    try:
         return Path(keras.utils.get_file(file_name, WEIGHTS_URL + file_name, cache_subdir="models"))
     except Exception as exc:
         raise ModelError(

@@ -82,9 +82,9 @@ def plot_roc(labels: np.ndarray, p_dog: np.ndarray, path: Path, title: str) -> P
 
 
 def plot_prediction_grid(pixels: np.ndarray, labels: Sequence[int | None], p_dog: Sequence[float],
-                         answers: Sequence[int], path: Path, columns: int = 4) -> Path:
+                         answers: Sequence[int], path: Path, columns: int = 4, title: str | None = None) -> Path:
     """Photo, answer and p(dog); green when right, red when wrong ("neither" on a pet is wrong), as the
-    original's module_test.png. `answers` are decide.Decision codes."""
+    original's module_test.png, under `title` (what was picked). `answers` are decide.Decision codes."""
     count = len(pixels)
     rows = max(1, int(np.ceil(count / columns)))
     plt, fig, axes = _figure(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
@@ -94,6 +94,8 @@ def plot_prediction_grid(pixels: np.ndarray, labels: Sequence[int | None], p_dog
         colour = "black" if label is None or label < 0 else ("green" if label == answer else "red")
         ax.imshow(image)
         ax.set_title(f"{ANSWERS[answer]} (p(dog) {p:.1%})", color=colour, fontsize=11)
+    if title:
+        fig.suptitle(title, fontsize=12)
     return _save(plt, fig, path)
 
 

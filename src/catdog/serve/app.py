@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..classifier import Classifier, Prediction
 from ..data.decode import decode_image
-from ..errors import DecodeError, ModelError
+from ..errors import DecodeError, ModelError, missing_library
 from ..limits import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES
 from .batcher import MicroBatcher
 from .metrics import ServiceMetrics
@@ -237,13 +237,32 @@ async def uploaded_photos(request: Request, state: Annotated[ServiceState, Depen
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         if not files:
-            raise ApiError(422, "No photo in the form; send one or more files in the field 'files'.")
+            raise ApiError(422, _no_files(await request.form()))
         if len(files) > state.settings.max_files:
             raise ApiError(413, f"Too many files; send at most {state.settings.max_files} photos per request.")
         return [(upload.filename or "files", await upload.read()) for upload in files]
     if content_type in IMAGE_TYPES or content_type.startswith("image/"):
         return [("body", await request.body())]
     raise ApiError(415, f"Unsupported content type '{content_type or 'none'}'; send multipart/form-data or an image/* body.")
+
+
+def _no_files(form: Any) -> str:
+    """Why a multipart form gave no photos: say which file came in another field, if one did."""
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            return f"{value.filename or 'A file'} came in the field '{key}'; send photos in the field 'files'."
+    return "No photo in the form; send one or more files in the field 'files'."
+
+
+def _text_in_files(errors: Any) -> str | None:
+    """The answer when the form's `files` field holds text rather than a file (FastAPI's validation
+    error for it says "Expected UploadFile"); None for any other invalid request."""
+    for error in errors:
+        if tuple(error.get("loc", ()))[:2] == ("body", "files") and "UploadFile" in str(error.get("msg", "")):
+            text = " ".join(str(error.get("input", "")).split())
+            shown = repr(text if len(text) <= 40 else text[:39] + "…")
+            return f"The field 'files' holds the text {shown}, not a file; send each photo as a file (curl -F files=@photo.jpg)."
+    return None
 
 
 Photos = Annotated[list[tuple[str, bytes]], Depends(uploaded_photos)]
@@ -314,7 +333,9 @@ async def explain(photos: Photos, state: Ready) -> Response:
 
     try:
         png = await run_in_threadpool(render)
-    except (ImportError, ModelError) as exc:
+    except ImportError as exc:
+        raise ApiError(501, f"Explanations are not available on this server: {missing_library(exc, 'Grad-CAM') or exc}") from exc
+    except ModelError as exc:
         raise ApiError(501, f"Explanations are not available on this server: {exc}") from exc
     return Response(png, media_type="image/png")
 
@@ -404,7 +425,8 @@ def _install_error_handlers(app: FastAPI, state: ServiceState) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        return _error(422, "Invalid request: " + "; ".join(str(e.get("msg", "")) for e in exc.errors()))
+        errors = exc.errors()
+        return _error(422, _text_in_files(errors) or "Invalid request: " + "; ".join(str(e.get("msg", "")) for e in errors))
 
 
 def app_from_environment() -> FastAPI:
