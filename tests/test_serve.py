@@ -1,6 +1,7 @@
 """The HTTP service through a real server on loopback, a real browser, and schemathesis."""
 
 import io
+import math
 import os
 import subprocess
 import sys
@@ -133,7 +134,8 @@ def test_web_page_in_a_real_browser(server, photos, exported_run, tmp_path):
     (tmp_path / "notes.txt").write_text("not a photo")
     flowers = [r["bytes"] for r in read_rows(DATA / "ood.parquet", count=12)]
     answers = Classifier.load(exported_run, engine="tflite").predict_photos(flowers)
-    (tmp_path / "flower.jpg").write_bytes(next(data for data, p in zip(flowers, answers) if p.label == "neither"))
+    flower = next((data, p) for data, p in zip(flowers, answers) if p.label == "neither")
+    (tmp_path / "flower.jpg").write_bytes(flower[0])
     screenshot = Path(os.environ.get("CATDOG_ARTIFACTS", tmp_path)) / "serve_page.png"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -154,6 +156,21 @@ def test_web_page_in_a_real_browser(server, photos, exported_run, tmp_path):
         # A rejected file: its name and a plain sentence, no image, no empty bar, no HTTP terms.
         assert page.inner_text(".card[data-filename='notes.txt'] .error") == "notes.txt is not a photo."
         assert page.query_selector_all(".card[data-filename='notes.txt'] img, .card[data-filename='notes.txt'] .bar") == []
+        # "neither" shows what it rests on, how sure it is that no cat or dog is there, and no cat-dog bar
+        neither = page.locator(".card[data-filename='flower.jpg']")
+        sure = float(neither.get_attribute("data-sure"))
+        assert sure == pytest.approx(1 - flower[1].pet_probability, abs=1e-4) and sure >= 0.5
+        expect(neither.locator(".sure")).to_have_text(f"No cat or dog · {min(99, math.floor(sure * 100 + 0.5))} % sure")
+        expect(neither.locator(".bar")).to_be_hidden()
+        expect(neither.locator(".bar-legend")).to_be_hidden()
+        assert "p(dog)" not in neither.inner_text()
+        # a cat or a dog shows its bar at its p(dog), and no "no cat or dog" line
+        for name, want in zip(("cat.jpg", "dog.jpg"), Classifier.load(exported_run, engine="tflite").predict_photos(list(photos))):
+            card = page.locator(f".card[data-filename='{name}']")
+            expect(card.locator(".bar")).to_be_visible()
+            assert float(card.locator(".bar").get_attribute("aria-valuenow")) == pytest.approx(100 * want.p_dog, abs=0.06)
+            expect(card.locator(".pdog")).to_contain_text("p(dog) ")
+            expect(card.locator(".sure")).to_be_hidden()
         page.click(".card[data-filename='cat.jpg'] button.cam")
         pressed = "document.querySelector(\".card[data-filename='cat.jpg'] button.cam\").getAttribute('aria-pressed') === 'true'"
         page.wait_for_function(pressed, timeout=120000)

@@ -8,6 +8,7 @@ import contextlib
 import functools
 import http.server
 import json
+import math
 import os
 import re
 import socket
@@ -100,6 +101,8 @@ def test_the_page_classifies_photos_as_catdog_predict_does_offline(exported_run,
         assert labels.pop("notes.txt") == "error"
         assert page.inner_text(".card[data-name='notes.txt'] .error") == "notes.txt is not a photo."
         assert page.query_selector_all(".card[data-name='notes.txt'] img") == []
+        counts = {label: list(labels.values()).count(label) for label in ("cat", "dog", "neither")}
+        shows_the_answer(page, counts)
         browser.close()
     agreement = np.mean([labels[name] == answer for name, answer in expected.items()])
     print(json.dumps({"photos": len(expected), "agreement": agreement, "median_ms": float(np.median(milliseconds)),
@@ -108,6 +111,71 @@ def test_the_page_classifies_photos_as_catdog_predict_does_offline(exported_run,
     assert agreement >= 0.975, [(n, labels[n], a) for n, a in expected.items() if labels[n] != a]
     outside = [url for url in requests if not url.startswith((web_server, "blob:", "data:"))]
     assert outside == [] and any(url.endswith("model.tflite") for url in requests)
+
+
+def shows_the_answer(page, counts: dict[str, int]) -> None:
+    """Each cat and dog shows its cat-dog bar; each "neither" shows how sure it is that no cat or dog is
+    there ("No cat or dog · 97 % sure", from its data-sure, 50 % or more) and no cat-dog bar at all."""
+    from playwright.sync_api import expect
+
+    pets = ".card[data-label='cat'] {0}, .card[data-label='dog'] {0}"
+    expect(page.locator(pets.format(".bar:visible"))).to_have_count(counts["cat"] + counts["dog"])
+    expect(page.locator(pets.format(".pdog:visible"))).to_have_count(counts["cat"] + counts["dog"])
+    expect(page.locator(pets.format(".sure:visible"))).to_have_count(0)
+    expect(page.locator(".card[data-label='neither'] .sure:visible")).to_have_count(counts["neither"])
+    expect(page.locator(".card[data-label='neither'] :is(.bar, .bar-legend):visible")).to_have_count(0)
+    for card in page.query_selector_all(".card[data-label='neither']"):
+        sure = float(card.get_attribute("data-sure"))
+        assert 0.5 <= sure <= 1 and "p(dog)" not in card.inner_text()
+        assert card.query_selector(".sure").inner_text() == f"No cat or dog · {min(99, math.floor(sure * 100 + 0.5))} % sure"
+
+
+def test_a_neither_answer_says_how_sure_it_is_as_catdog_predict_does(exported_run, web_server, tmp_path):
+    """A flower answered "neither" shows "No cat or dog · N % sure" with N from `catdog predict`'s
+    confidence (1 - p(cat or dog)), and no cat-dog bar; a cat and a dog show their bar at their p(dog).
+    The photos are given at the model's input size, losslessly, so that the browser's resizing and
+    JPEG decoding cannot move the numbers: what is compared is how the page reads the three scores."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from catdog.data.decode import decode_image
+
+    rows = read_rows(DATA / "ood.parquet", count=8) + read_rows(TEST, per_class=2, seed=3)
+    files = []
+    for number, row in enumerate(rows):
+        kind = {0: "cat", 1: "dog"}.get(row["label"], "flower")
+        files.append(tmp_path / f"{kind}{number}.png")
+        Image.fromarray(decode_image(row["bytes"], 224)).save(files[-1])
+    (tmp_path / "notes.txt").write_text("not a photo")
+    expected = {Path(row["path"]).name: row for row in predict_rows(exported_run, files)}
+    flower = next(f for f in files if f.name.startswith("flower") and expected[f.name]["label"] == "neither")
+    pet = next(f for f in files if expected[f.name]["label"] == f.stem.rstrip("0123456789"))
+    screenshot = Path(os.environ.get("CATDOG_ARTIFACTS", tmp_path)) / "web_export_neither.png"
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page()
+        page.goto(web_server + "/")
+        page.wait_for_selector("body[data-ready='true']", timeout=120000)
+        page.locator("#file-input").set_input_files([pet, flower, tmp_path / "notes.txt"])
+        expect(page.locator(".card[data-label]")).to_have_count(3, timeout=120000)
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+        page.locator("#file-input").set_input_files([f for f in files if f not in (pet, flower)])
+        expect(page.locator(".card[data-label]")).to_have_count(len(files) + 1, timeout=120000)
+        cards = {card.get_attribute("data-name"): card for card in page.query_selector_all(".card")}
+        labels = {name: card.get_attribute("data-label") for name, card in cards.items()}
+        shows_the_answer(page, {label: list(labels.values()).count(label) for label in ("cat", "dog", "neither")})
+        sure = {name: float(card.get_attribute("data-sure")) for name, card in cards.items() if labels[name] == "neither"}
+        lean = {name: float(card.query_selector(".bar").get_attribute("aria-valuenow")) for name, card in cards.items()
+                if labels[name] in ("cat", "dog")}
+        browser.close()
+    assert labels.pop("notes.txt") == "error"
+    same = [name for name, row in expected.items() if labels[name] == row["label"]]
+    assert len(same) >= len(files) - 1 and flower.name in sure and pet.name in lean, (labels, expected)
+    gaps = {name: abs(value - expected[name]["confidence"]) for name, value in sure.items() if name in same}
+    assert len(gaps) >= 4 and all(expected[name]["confidence"] == pytest.approx(1 - expected[name]["pet_probability"]) for name in gaps)
+    assert np.median(list(gaps.values())) < 0.005 and max(gaps.values()) < 0.05, {n: (sure[n], expected[n]["confidence"]) for n in gaps}
+    for name in set(lean) & set(same):
+        assert lean[name] == pytest.approx(100 * expected[name]["p_dog"], abs=1.0)
 
 
 def test_the_page_classifies_a_live_camera(exported_run, web_server, tmp_path):
@@ -204,14 +272,19 @@ def give(page, how: str, files: list[Path]) -> None:
         page.evaluate("(transfer) => document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer }))", transfer)
 
 
-def predict_labels(run: Path, files: list[Path]) -> list[str]:
-    """`catdog predict`'s answers with the file the page runs (no TTA: the page has none)."""
+def predict_rows(run: Path, files: list[Path]) -> list[dict]:
+    """`catdog predict --json` with the file the page runs (no TTA: the page has none)."""
     from catdog.export import WEB_MODEL_FORMAT
 
     result = subprocess.run([CATDOG, "predict", "--model", str(run), "--engine", WEB_MODEL_FORMAT, "--no-tta", "--json", *map(str, files)],
                             capture_output=True, text=True, env={**os.environ, "CATDOG_PROGRESS": "0"}, timeout=300)
     assert result.returncode == 0, result.stderr
-    return [row["label"] for row in json.loads(result.stdout)]
+    return json.loads(result.stdout)
+
+
+def predict_labels(run: Path, files: list[Path]) -> list[str]:
+    """`catdog predict`'s answers with the file the page runs."""
+    return [row["label"] for row in predict_rows(run, files)]
 
 
 def clear_photos(run: Path, folder: Path, wanted: dict[str, int]) -> tuple[list[Path], dict[str, str]]:
@@ -266,6 +339,7 @@ def test_no_photo_is_lost_while_the_model_loads(exported_run, tmp_path):
         order = [card.get_attribute("data-name") for card in cards]
         labels = {card.get_attribute("data-name"): card.get_attribute("data-label") for card in cards}
         assert page.inner_text(".card[data-name='notes.txt'] .error") == "notes.txt is not a photo."
+        shows_the_answer(page, {label: list(expected.values()).count(label) for label in ("cat", "dog", "neither")})
         page.screenshot(path=str(screens / "web_export_answers.png"), full_page=True)
         browser.close()
     lost = [f.name for f in files if f.name not in labels]

@@ -109,24 +109,61 @@ if (input.files.length) { accept([...input.files]); input.value = ""; }
 // ------------------------------------------------------------------ the answers
 
 // p(dog) back from the three scores (decide.Decision.from_scores: dog share moved back from the
-// threshold to p(dog)).
+// threshold to p(dog)), and for a "neither" answer how sure it is that no cat or dog is there:
+// 1 - pet_probability, what the server and `catdog predict` give as its confidence. The scores are
+// [(1 - d) q, d q, (1 - q) max(d, 1 - d)] over their sum (decide.Decision.scores), so
+// 1 - q = neither / (neither + max(cat, dog)); the neither score itself is a little lower.
 function answerOf(categories) {
   const score = Object.fromEntries(categories.map((c) => [c.categoryName, c.score]));
   const top = categories.reduce((a, b) => (b.score > a.score ? b : a));
   const share = score.dog / Math.max(score.cat + score.dog, 1e-30);
   const t = config.threshold;
   const pDog = (share * t) / (share * t + (1 - share) * (1 - t));
-  return { label: top.categoryName, pDog, neither: score.neither };
+  const noPet = score.neither / Math.max(score.neither + Math.max(score.cat, score.dog), 1e-30);
+  return { label: top.categoryName, pDog, noPet, neither: score.neither };
+}
+
+// In whole percent, never "100 %".
+function sureText(answer) {
+  return `No cat or dog · ${Math.min(99, Math.round(answer.noPet * 100))} % sure`;
 }
 
 async function useMode(wanted) {
   if (mode !== wanted) { await classifier.setOptions({ runningMode: wanted }); mode = wanted; }
 }
 
+function percent(p) {
+  return `${Math.round(p * 1000) / 10}%`;
+}
+
+// The camera's answer: one line. A "neither" answer says what it rests on, not a cat-vs-dog lean.
 function describe(element, detail, answer, ms) {
   element.textContent = answer.label;
   element.className = `label ${answer.label}`;
-  detail.textContent = `p(dog) ${answer.pDog.toFixed(3)} · ${ms.toFixed(0)} ms`;
+  const basis = answer.label === "neither" ? sureText(answer) : `p(dog) ${percent(answer.pDog)}`;
+  detail.textContent = `${basis} · ${ms.toFixed(0)} ms`;
+}
+
+// A photo's card: the cat–dog bar for a cat or a dog; for "neither", how sure it is that no cat or
+// dog is there, and no bar.
+function describeCard(card, answer, ms) {
+  const label = card.querySelector(".label");
+  label.textContent = answer.label;
+  label.className = `label ${answer.label}`;
+  if (answer.label === "neither") {
+    const line = card.querySelector(".sure");
+    line.textContent = sureText(answer);
+    line.hidden = false;
+    card.querySelector(".lean").remove();
+    card.dataset.sure = answer.noPet.toFixed(6);
+  } else {
+    const lean = card.querySelector(".lean");
+    lean.querySelector(".bar span").style.width = percent(answer.pDog);
+    lean.querySelector(".bar").setAttribute("aria-valuenow", String(Math.round(answer.pDog * 1000) / 10));
+    lean.querySelector(".pdog").textContent = `p(dog) ${percent(answer.pDog)}`;
+    lean.hidden = false;
+  }
+  card.querySelector(".detail").textContent = `${ms.toFixed(0)} ms`;
 }
 
 async function classifyInto(file, card) {
@@ -149,7 +186,7 @@ async function classifyInto(file, card) {
   const ms = performance.now() - started;
   bitmap.close();
   const answer = answerOf(result.classifications[0].categories);
-  describe(label, detail, answer, ms);
+  describeCard(card, answer, ms);
   card.dataset.state = "done";
   Object.assign(card.dataset, { label: answer.label, pDog: answer.pDog.toFixed(6), ms: ms.toFixed(2) });
 }
