@@ -80,8 +80,8 @@ def main() -> None:
     for name, source in (("test", test), ("shift", shift)):
         for row, label in zip(source, classifier.predict([r["bytes"] for r in source])):
             if label == "neither":
-                refused.append((row["bytes"], f"{name}: {Path(row['path']).name} → neither"))
-    through = [(row["bytes"], f"{kind} → {label}") for row, kind, label in
+                refused.append((row["bytes"], f"{Path(row['path']).stem[:18]}: neither"))
+    through = [(row["bytes"], f"{kind}: {label}") for row, kind, label in
                zip(lookalikes, kinds, classifier.predict([r["bytes"] for r in lookalikes])) if label != "neither"]
     result["pets refused (test + shift)"] = [caption for _, caption in refused]
     result["lookalikes let through"] = [caption for _, caption in through]
