@@ -10,7 +10,7 @@ export KERAS_HOME   := $(CURDIR)/.keras_home
 export CATDOG_CACHE := $(CURDIR)/.cache/catdog
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup weights browser web-runtime demo lint test test-fast test-serve clean
+.PHONY: setup weights browser web-runtime demo lint docs-check test test-fast test-serve clean
 
 setup: $(VENV)/.installed weights
 
@@ -39,9 +39,14 @@ browser:
 web-runtime: setup
 	$(BIN)/python -c "from catdog.edge.web_runtime import runtime_files; runtime_files()"
 
-lint: setup
+lint: setup docs-check
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
+
+# The figures README.md and docs/ quote against the benchmark result files they came from
+# (benchmarks/results/*.json); one line per disagreement, figure not found or result file missing.
+docs-check: setup
+	$(BIN)/python scripts/docs_check.py --quiet
 
 test: lint browser web-runtime
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
