@@ -334,7 +334,7 @@ FIGURES: list[Figure] = [
     Figure(TRUST, Cell(N224, EVERY_COLUMN, table="centre crop"), NEITHER_224, neither_hard),
     Figure(TRUST, Cell(N224, EVERY_COLUMN, table="rate"), NEITHER_224, neither_sweep),
     Figure(TRUST, Sentence(r"\(fitted weights, mean over splits: (\[[^\]]*\])\)", heading=N224), NEITHER_224, neither_fitted_weights()),
-    Figure(TRUST, Sentence(r"pets against the choose halves; mean over splits (\[[^\]]*\]) at 224 px"), NEITHER_224, neither_fitted_weights(".2f")),
+    Figure(TRUST, Sentence(r"it puts no weight on\s+density,\s+(\[[^\]]*\])"), NEITHER_224, neither_fitted_weights(".2f")),
     Figure(TRUST, Cell(N288, re.compile(r"AUROC.*"), table="AUROC"), NEITHER_288_TTA, neither_auroc),
     Figure(TRUST, Cell(N288, EVERY_REFUSED, table="AUROC"), NEITHER_288_TTA, neither_refused),
     Figure(TRUST, Cell(N288, EVERY_COLUMN, table="centre crop"), NEITHER_288_TTA, neither_hard),
