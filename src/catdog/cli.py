@@ -51,6 +51,8 @@ TTA_OPTION = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: 
 TTA_ALL_OPTION = typer.Option(False, "--tta-all", help="With TTA, look at every photo's mirror image (2x the cost), not only where the answer is near a threshold.")
 NEITHER_OPTION = typer.Option(True, "--neither/--no-neither", help="Answer 'neither' for photos with no cat or dog; --no-neither when every photo holds a cat or a dog.")
 ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export fastest on this machine, measured once; else keras), keras, onnx, tflite (fastest TFLite export), or an export: tflite-fp16, tflite-int8.")
+ADDRESS_HELP = ("With --ray: a running cluster, auto, HOST:PORT or ray://HOST:PORT (its token from RAY_AUTH_TOKEN, "
+                "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); without it a local Ray instance for the job.")
 
 
 @app.command()
@@ -81,8 +83,8 @@ def train(
     weights: Optional[str] = typer.Option(None, "--weights", help="'imagenet' (Keras cache/download, or CATDOG_WEIGHTS) or a path to the no-top .h5."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache file (default ~/.cache/catdog/features.sqlite or CATDOG_CACHE)."),
     use_ray: bool = typer.Option(False, "--ray", help="Compute the frozen backbone's features on Ray (parquet data)."),
-    address: Optional[str] = typer.Option(None, "--address", help="With --ray: an existing cluster (auto or ray://HOST:PORT)."),
-    workers: int = typer.Option(1, "--workers", help="With --ray: actors computing features in parallel."),
+    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
+    workers: int = typer.Option(1, "--workers", help="With --ray: actors computing features in parallel (the cluster's CPUs are shared among them)."),
     exclude: Optional[Path] = typer.Option(None, "--exclude", help="Leave out the rows of this list (the exclude.csv of `catdog data audit --out`)."),
 ) -> None:
     """Train a classifier and write a run folder with the model, metrics and plots."""
@@ -160,8 +162,8 @@ def predict(
     data: Optional[str] = typer.Option(None, "--data", help="Batch scoring: parquet file/folder/glob or photo folder (with --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Batch scoring: folder of parquet shards to write (resumable)."),
     use_ray: bool = typer.Option(False, "--ray", help="Batch scoring on Ray (local instance unless --address)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Existing Ray cluster: auto or ray://HOST:PORT."),
-    workers: int = typer.Option(1, "--workers", help="Ray actors scoring in parallel."),
+    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
+    workers: int = typer.Option(1, "--workers", help="Ray actors scoring in parallel (the cluster's CPUs are shared among them)."),
 ) -> None:
     """Label photos as cat, dog or neither. Unreadable photos get an error row; the rest are still predicted.
 

@@ -31,3 +31,9 @@ class DecodeError(CatdogError):
     """One photo cannot be decoded. Runs skip and report it instead of stopping."""
 
     exit_code = 3
+
+
+class ClusterError(CatdogError):
+    """A Ray cluster cannot be used: unreachable, refused our token, or too small for --workers."""
+
+    exit_code = 5
