@@ -83,7 +83,7 @@ def stop(process: subprocess.Popen, signal_number: int = signal.SIGTERM) -> None
     if process.poll() is None:
         os.killpg(process.pid, signal_number)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

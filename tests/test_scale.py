@@ -93,6 +93,25 @@ def test_killed_ray_job_rerun_skips_written_shards_and_matches(exported_run, sha
     assert read_predictions(out) == in_process
 
 
+@pytest.mark.parametrize(("node_cpus", "workers", "threads"), [
+    ([2], 1, 2), ([2], 2, 1), ([1, 1], 2, 1), ([1, 1], 1, 1), ([4, 1], 2, 2), ([3, 3], 2, 3), ([3, 3], 4, 1), ([8, 8, 2], 3, 4),
+])
+def test_each_actor_gets_an_even_share_of_cpus_that_fits_on_one_node(node_cpus, workers, threads):
+    from catdog.cluster import threads_per_worker
+
+    assert threads_per_worker(workers, node_cpus, "head:6379") == threads
+
+
+def test_more_workers_than_cpus_is_an_error_naming_the_most_that_fit():
+    from catdog.cluster import threads_per_worker
+    from catdog.errors import ClusterError, UsageError
+
+    with pytest.raises(ClusterError, match=r"has 2 CPU\(s\) on 2 node\(s\) and --workers 3 .* lower --workers to 2"):
+        threads_per_worker(3, [1, 1], "head:6379")
+    with pytest.raises(UsageError, match=r"This machine has 2 CPU\(s\) and --workers 4 .* lower --workers to 2"):
+        threads_per_worker(4, [2])
+
+
 def test_unreachable_address_is_a_cluster_error_within_seconds(exported_run, sharded_photos, tmp_path):
     port = free_port()
     started = time.perf_counter()

@@ -95,6 +95,7 @@ def train(
         raise UsageError("--augment acts on the --fine-tune phase; add --fine-tune N (for example --fine-tune 30), or use --mirror.")
     if resume is None and data is None:
         raise UsageError("Missing --data PATH (the training photos), or --resume RUN to continue a run.")
+    _address_needs_ray(address, use_ray)
     result = train_run(
         data, test=test, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]), resume=resume,
         ray={"address": address, "workers": workers} if use_ray else None, recipe=recipe,
@@ -170,6 +171,7 @@ def predict(
     With --data and --out: batch scoring into parquet shards, optionally on Ray (--ray)."""
     from .classifier import Classifier
 
+    _address_needs_ray(address, use_ray)
     if data is not None or out is not None or use_ray:
         if data is None or out is None:
             raise UsageError("Batch scoring needs both --data PATH and --out FOLDER (for example predictions.parquet).")
@@ -389,6 +391,11 @@ def data_inspect(
     out.print(f"Exact duplicates: {len(summary['duplicate_groups'])} group(s)")
     for group in summary["duplicate_groups"][:20]:
         out.print("  " + ", ".join(group))
+
+
+def _address_needs_ray(address: str | None, use_ray: bool) -> None:
+    if address is not None and not use_ray:
+        raise UsageError(f"--address {address} joins a Ray cluster; add --ray.")
 
 
 def main() -> None:

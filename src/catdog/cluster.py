@@ -56,22 +56,26 @@ def ray_session(address: str | None, workers: int) -> Iterator[int]:
             _join(address)
     try:
         node_cpus = [int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]]
-        yield threads_per_worker(workers, node_cpus, address or "this machine")
+        yield threads_per_worker(workers, node_cpus, address)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def threads_per_worker(workers: int, node_cpus: list[int], where: str = "this machine") -> int:
+def threads_per_worker(workers: int, node_cpus: list[int], address: str | None = None) -> int:
     """CPUs for each of `workers` actors on nodes with `node_cpus` cores: the cores shared out evenly,
-    no more than one node has, fewer until every actor fits on some node."""
+    no more than one node has, fewer until every actor fits on some node. `address`: the cluster's, or
+    None for a local instance."""
     per_actor = max(1, min(sum(node_cpus) // workers, max(node_cpus, default=0)))
     while per_actor > 1 and _fitting(node_cpus, per_actor) < workers:
         per_actor -= 1
     if _fitting(node_cpus, per_actor) < workers:
-        nodes = f"{len(node_cpus)} node(s)" if len(node_cpus) != 1 else "1 node"
-        raise ClusterError(f"The Ray cluster at {where} has {sum(node_cpus)} CPU(s) on {nodes} and --workers {workers} "
-                           f"needs at least {workers}; lower --workers to {max(1, sum(node_cpus))} or add nodes.")
+        most = _fitting(node_cpus, 1)
+        if address is None:
+            raise UsageError(f"This machine has {most} CPU(s) and --workers {workers} needs one each; lower --workers "
+                             f"to {max(1, most)}, or join a cluster with --address.")
+        raise ClusterError(f"The Ray cluster at {address} has {most} CPU(s) on {len(node_cpus)} node(s) and --workers "
+                           f"{workers} needs at least {workers}; lower --workers to {max(1, most)} or add nodes.")
     return per_actor
 
 
