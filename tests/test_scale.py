@@ -112,13 +112,20 @@ def test_more_workers_than_cpus_is_an_error_naming_the_most_that_fit():
         threads_per_worker(4, [2])
 
 
-def test_unreachable_address_is_a_cluster_error_within_seconds(exported_run, sharded_photos, tmp_path):
-    port = free_port()
+@pytest.mark.parametrize(("address", "ray", "code", "message"), [
+    ("127.0.0.1:{port}", True, 5, "Cannot reach a Ray cluster at 127.0.0.1:{port}: nothing listens there; check --address"),
+    ("ray://127.0.0.1:{port}", True, 5, "Cannot reach a Ray cluster at ray://127.0.0.1:{port} (Connection refused)"),
+    ("nonsense", True, 2, "--address nonsense is not a Ray address; give auto, HOST:PORT or ray://HOST:PORT."),
+    ("127.0.0.1:{port}", False, 2, "--address 127.0.0.1:{port} joins a Ray cluster; add --ray."),
+])
+def test_an_address_that_cannot_be_joined_is_a_one_sentence_error_within_seconds(sharded_photos, tmp_path, address, ray,
+                                                                                  code, message):
+    port = free_port()  # nothing listens there; the model is never read
     started = time.perf_counter()
-    result = catdog("predict", "--model", exported_run, "--data", sharded_photos, "--out", tmp_path / "p", "--ray",
-                    "--address", f"127.0.0.1:{port}", env=LOOPBACK, timeout=60)
-    assert result.returncode == 5, result.stderr
-    assert f"Cannot reach a Ray cluster at 127.0.0.1:{port}: nothing listens there" in result.stderr
+    result = catdog("predict", "--model", tmp_path / "run", "--data", sharded_photos, "--out", tmp_path / "p",
+                    *(["--ray"] if ray else []), "--address", address.format(port=port), env=LOOPBACK, timeout=60)
+    assert result.returncode == code, result.stderr
+    assert message.format(port=port) in result.stderr
     assert "Internal error" not in result.stderr and time.perf_counter() - started < 30
 
 
