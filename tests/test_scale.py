@@ -137,23 +137,27 @@ def ray_cluster():
         yield cluster
 
 
-def test_job_joins_a_two_node_cluster_by_address_and_gives_the_single_process_rows(ray_cluster, exported_run,
-                                                                                   sharded_photos, tmp_path, in_process):
+def test_job_joins_a_two_node_cluster_by_address_and_gives_the_single_process_rows(ray_cluster, exported_run, sharded_photos,
+                                                                                   tmp_path, in_process):
     out = tmp_path / "predictions.parquet"
+    address = ray_cluster.address
     # Two 1-CPU actors: one on each node.
     result = catdog("predict", "--model", exported_run, "--data", sharded_photos, "--out", out, "--ray", "--address",
-                    ray_cluster.address, "--workers", "2", "--engine", "tflite", "--json", env=ray_cluster.env, timeout=600)
+                    address, "--workers", "2", "--engine", "tflite", "--json", env=ray_cluster.env, timeout=600)
     assert result.returncode == 0, result.stderr
     assert read_predictions(out) == in_process
-    print(f"\n{ray_cluster.address} (2 nodes x 1 CPU, token from RAY_AUTH_TOKEN_PATH), --workers 2: "
+    print(f"\n--address {address} (2 nodes x 1 CPU, token from RAY_AUTH_TOKEN_PATH), --workers 2: "
           f"{len(in_process)} rows, identical to the single-process run")
 
 
-@pytest.mark.parametrize("case", ["wrong token", "too few CPUs"])
+@pytest.mark.parametrize("case", ["wrong token", "no token", "too few CPUs"])
 def test_cluster_refusals_are_one_sentence_errors_within_seconds(ray_cluster, exported_run, sharded_photos, tmp_path, case):
     env, workers = dict(ray_cluster.env), "2"
     if case == "wrong token":
         env["RAY_AUTH_TOKEN"] = "not-the-token"
+    elif case == "no token":
+        del env["RAY_AUTH_TOKEN_PATH"]
+        env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token either
     else:
         workers = "3"
     started = time.perf_counter()
@@ -161,6 +165,7 @@ def test_cluster_refusals_are_one_sentence_errors_within_seconds(ray_cluster, ex
                     "--address", ray_cluster.address, "--workers", workers, env=env, timeout=60)
     assert result.returncode == 5, result.stderr
     expected = {"wrong token": f"The Ray cluster at {ray_cluster.address} refused the token in RAY_AUTH_TOKEN;",
+                "no token": f"The Ray cluster at {ray_cluster.address} requires a token and none was found;",
                 "too few CPUs": f"The Ray cluster at {ray_cluster.address} has 2 CPU(s) on 2 node(s) and --workers 3 needs at least 3;"}
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("Error: " + expected[case]), result.stderr
