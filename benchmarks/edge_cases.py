@@ -77,7 +77,7 @@ def main() -> None:
 
     # What is still wrong on the shared files, for the grid: pets refused and lookalikes let through.
     refused = []
-    for name, source in (("test", test), ("shift", shift)):
+    for source in (test, shift):
         for row, label in zip(source, classifier.predict([r["bytes"] for r in source])):
             if label == "neither":
                 refused.append((row["bytes"], f"{Path(row['path']).stem[:18]}: neither"))

@@ -1,5 +1,6 @@
-"""Batch scoring into parquet shards: in-process and on a local Ray instance the test starts and
-stops itself; a killed job rerun gives the same result as an uninterrupted one."""
+"""Batch scoring into parquet shards: in-process, on a local Ray instance the job starts and stops
+itself, and on a running two-node cluster joined by --address with token authentication; a killed
+job, or a lost node, then a rerun gives the same rows as an uninterrupted single-process run."""
 
 import json
 import os
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import CATDOG, TEST, catdog, read_rows, write_parquet
+from ray_cluster import LOOPBACK, free_port, loopback_cluster, stop
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +93,91 @@ def test_killed_ray_job_rerun_skips_written_shards_and_matches(exported_run, sha
     assert read_predictions(out) == in_process
 
 
-@pytest.mark.slow
-def test_train_on_ray_gathers_features_from_every_shard(sharded_photos, tmp_path):
-    result = catdog("train", "--data", sharded_photos, "--out", tmp_path / "runs", "--ray", "--workers", "2",
-                    "--cache", tmp_path / "cache.sqlite", timeout=600)
+@pytest.mark.parametrize(("node_cpus", "workers", "threads"), [
+    ([2], 1, 2), ([2], 2, 1), ([1, 1], 2, 1), ([1, 1], 1, 1), ([4, 1], 2, 2), ([3, 3], 2, 3), ([3, 3], 4, 1), ([8, 8, 2], 3, 4),
+])
+def test_each_actor_gets_an_even_share_of_cpus_that_fits_on_one_node(node_cpus, workers, threads):
+    from catdog.cluster import threads_per_worker
+
+    assert threads_per_worker(workers, node_cpus, "head:6379") == threads
+
+
+def test_more_workers_than_cpus_is_an_error_naming_the_most_that_fit():
+    from catdog.cluster import threads_per_worker
+    from catdog.errors import ClusterError, UsageError
+
+    with pytest.raises(ClusterError, match=r"has 2 CPU\(s\) on 2 node\(s\) and --workers 3 .* lower --workers to 2"):
+        threads_per_worker(3, [1, 1], "head:6379")
+    with pytest.raises(UsageError, match=r"This machine has 2 CPU\(s\) and --workers 4 .* lower --workers to 2"):
+        threads_per_worker(4, [2])
+
+
+@pytest.mark.parametrize(("address", "ray", "code", "message"), [
+    ("127.0.0.1:{port}", True, 5, "Cannot reach a Ray cluster at 127.0.0.1:{port}: nothing listens there; check --address"),
+    ("ray://127.0.0.1:{port}", True, 5, "Cannot reach a Ray cluster at ray://127.0.0.1:{port} (Connection refused)"),
+    ("nonsense", True, 2, "--address nonsense is not a Ray address; give auto, HOST:PORT or ray://HOST:PORT."),
+    ("127.0.0.1:{port}", False, 2, "--address 127.0.0.1:{port} joins a Ray cluster; add --ray."),
+])
+def test_an_address_that_cannot_be_joined_is_a_one_sentence_error_within_seconds(sharded_photos, tmp_path, address, ray,
+                                                                                  code, message):
+    port = free_port()  # nothing listens there; the model is never read
+    started = time.perf_counter()
+    result = catdog("predict", "--model", tmp_path / "run", "--data", sharded_photos, "--out", tmp_path / "p",
+                    *(["--ray"] if ray else []), "--address", address.format(port=port), env=LOOPBACK, timeout=60)
+    assert result.returncode == code, result.stderr
+    assert message.format(port=port) in result.stderr
+    assert "Internal error" not in result.stderr and time.perf_counter() - started < 30
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A Ray head (`ray start --head`, 1 CPU) and a second node (1 CPU) as separate processes on
+    127.0.0.1, each with its own temp dir, token authentication on (tests/ray_cluster.py)."""
+    with loopback_cluster((1, 1)) as cluster:
+        yield cluster
+
+
+def test_job_joins_a_two_node_cluster_by_address_and_gives_the_single_process_rows(ray_cluster, exported_run, sharded_photos,
+                                                                                   tmp_path, in_process):
+    out = tmp_path / "predictions.parquet"
+    address = ray_cluster.address
+    # Two 1-CPU actors: one on each node.
+    result = catdog("predict", "--model", exported_run, "--data", sharded_photos, "--out", out, "--ray", "--address",
+                    address, "--workers", "2", "--engine", "tflite", "--json", env=ray_cluster.env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert read_predictions(out) == in_process
+    print(f"\n--address {address} (2 nodes x 1 CPU, token from RAY_AUTH_TOKEN_PATH), --workers 2: "
+          f"{len(in_process)} rows, identical to the single-process run")
+
+
+@pytest.mark.parametrize("case", ["wrong token", "no token", "too few CPUs"])
+def test_cluster_refusals_are_one_sentence_errors_within_seconds(ray_cluster, exported_run, sharded_photos, tmp_path, case):
+    env, workers = dict(ray_cluster.env), "2"
+    if case == "wrong token":
+        env["RAY_AUTH_TOKEN"] = "not-the-token"
+    elif case == "no token":
+        del env["RAY_AUTH_TOKEN_PATH"]
+        env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token either
+    else:
+        workers = "3"
+    started = time.perf_counter()
+    result = catdog("predict", "--model", exported_run, "--data", sharded_photos, "--out", tmp_path / "p", "--ray",
+                    "--address", ray_cluster.address, "--workers", workers, env=env, timeout=60)
+    assert result.returncode == 5, result.stderr
+    expected = {"wrong token": f"The Ray cluster at {ray_cluster.address} refused the token in RAY_AUTH_TOKEN;",
+                "no token": f"The Ray cluster at {ray_cluster.address} requires a token and none was found;",
+                "too few CPUs": f"The Ray cluster at {ray_cluster.address} has 2 CPU(s) on 2 node(s) and --workers 3 needs at least 3;"}
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("Error: " + expected[case]), result.stderr
+    assert time.perf_counter() - started < 30 and not list((tmp_path / "p").glob("part-*"))
+    print(f"\n{case}: {message}")
+
+
+def test_train_on_a_cluster_gathers_features_from_every_shard(ray_cluster, sharded_photos, tmp_path):
+    # --address auto: the cluster in RAY_ADDRESS, as Ray's own clients find it.
+    result = catdog("train", "--data", sharded_photos, "--out", tmp_path / "runs", "--ray", "--address", "auto",
+                    "--workers", "2", "--cache", tmp_path / "cache.sqlite",
+                    env={**ray_cluster.env, "RAY_ADDRESS": ray_cluster.address}, timeout=600)
     assert result.returncode == 0, result.stderr
     run = Path(result.stdout.strip().splitlines()[-1])
     report = json.loads((run / "data_report.json").read_text())
@@ -110,3 +193,39 @@ def test_train_on_ray_gathers_features_from_every_shard(sharded_photos, tmp_path
     from catdog.training.feature_cache import FeatureCache
 
     assert len(FeatureCache(tmp_path / "cache.sqlite", namespace="any")) == 120
+
+
+def test_lost_node_mid_job_then_rerun_gives_every_row_once(ray_cluster, exported_run, sharded_photos, tmp_path, in_process):
+    """Last in this module: the second node does not come back."""
+    out = tmp_path / "predictions.parquet"
+    command = [CATDOG, "predict", "--model", str(exported_run), "--data", str(sharded_photos), "--out", str(out), "--ray",
+               "--address", ray_cluster.address, "--workers", "2", "--engine", "tflite", "--json"]
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                           env={**os.environ, "CATDOG_PROGRESS": "0", **ray_cluster.env})
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(out.glob("part-*.parquet")):
+        assert job.poll() is None, job.communicate()
+        time.sleep(0.05)
+    stop(ray_cluster.nodes[0], signal.SIGKILL)  # the second node: its raylet, object store and agents
+    at_kill = len(list(out.glob("part-*.parquet")))
+    assert 1 <= at_kill < 12  # mid-job
+    try:
+        job.communicate(timeout=180)
+        ended = f"ended by itself (exit {job.returncode})"
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.communicate()
+        ended = "did not end within 180 s and was killed"
+    written = len(list(out.glob("part-*.parquet")))
+    for part in out.glob("part-*.parquet"):
+        pq.read_table(part)  # every part there is whole: parts appear only by rename
+
+    # The rerun on what is left of the cluster (the head, 1 CPU) scores only what is missing.
+    result = catdog("predict", "--model", exported_run, "--data", sharded_photos, "--out", out, "--ray", "--address",
+                    ray_cluster.address, "--workers", "1", "--engine", "tflite", "--json", env=ray_cluster.env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["shards"] == 12 and summary["scored_shards"] == 12 - written
+    assert read_predictions(out) == in_process
+    print(f"\nsecond node killed with {at_kill}/12 parts written; the job {ended} with {written}/12; the rerun scored "
+          f"{summary['scored_shards']} shard(s): {len(in_process)} rows, each once, identical to the single-process run")

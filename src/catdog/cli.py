@@ -52,6 +52,8 @@ TTA_ALL_OPTION = typer.Option(False, "--tta-all", help="With TTA, look at every 
 NEITHER_OPTION = typer.Option(True, "--neither/--no-neither", help="Answer 'neither' for photos with no cat or dog; --no-neither when every photo holds a cat or a dog.")
 REFUSE_OPTION = typer.Option(None, "--refuse", help="Operating point of 'neither': default (the run's), lenient (fewer pets refused, more non-pets let through), strict, or the share of held-out training cats and dogs to refuse, e.g. 0.01 (docs/TRUST.md).")
 ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export fastest on this machine, measured once; else keras), keras, onnx, tflite (fastest TFLite export), or an export: tflite-fp16, tflite-int8.")
+ADDRESS_HELP = ("With --ray: a running cluster, auto, HOST:PORT or ray://HOST:PORT (its token from RAY_AUTH_TOKEN, "
+                "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); without it a local Ray instance for the job.")
 
 
 @app.command()
@@ -83,8 +85,8 @@ def train(
     weights: Optional[str] = typer.Option(None, "--weights", help="'imagenet' (Keras cache/download, or CATDOG_WEIGHTS) or a path to the no-top .h5."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache file (default ~/.cache/catdog/features.sqlite or CATDOG_CACHE)."),
     use_ray: bool = typer.Option(False, "--ray", help="Compute the frozen backbone's features on Ray (parquet data)."),
-    address: Optional[str] = typer.Option(None, "--address", help="With --ray: an existing cluster (auto or ray://HOST:PORT)."),
-    workers: int = typer.Option(1, "--workers", help="With --ray: actors computing features in parallel."),
+    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
+    workers: int = typer.Option(1, "--workers", help="With --ray: actors computing features in parallel (the cluster's CPUs are shared among them)."),
     exclude: Optional[Path] = typer.Option(None, "--exclude", help="Leave out the rows of this list (the exclude.csv of `catdog data audit --out`)."),
 ) -> None:
     """Train a classifier and write a run folder with the model, metrics and plots."""
@@ -95,6 +97,7 @@ def train(
         raise UsageError("--augment acts on the --fine-tune phase; add --fine-tune N (for example --fine-tune 30), or use --mirror.")
     if resume is None and data is None:
         raise UsageError("Missing --data PATH (the training photos), or --resume RUN to continue a run.")
+    _address_needs_ray(address, use_ray)
     result = train_run(
         data, test=test, ood=ood, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]), resume=resume,
         ray={"address": address, "workers": workers} if use_ray else None, recipe=recipe,
@@ -175,14 +178,15 @@ def predict(
     data: Optional[str] = typer.Option(None, "--data", help="Batch scoring: parquet file/folder/glob or photo folder (with --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Batch scoring: folder of parquet shards to write (resumable)."),
     use_ray: bool = typer.Option(False, "--ray", help="Batch scoring on Ray (local instance unless --address)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Existing Ray cluster: auto or ray://HOST:PORT."),
-    workers: int = typer.Option(1, "--workers", help="Ray actors scoring in parallel."),
+    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
+    workers: int = typer.Option(1, "--workers", help="Ray actors scoring in parallel (the cluster's CPUs are shared among them)."),
 ) -> None:
     """Label photos as cat, dog or neither. Unreadable photos get an error row; the rest are still predicted.
 
     With --data and --out: batch scoring into parquet shards, optionally on Ray (--ray)."""
     from .classifier import Classifier
 
+    _address_needs_ray(address, use_ray)
     if data is not None or out is not None or use_ray:
         if data is None or out is None:
             raise UsageError("Batch scoring needs both --data PATH and --out FOLDER (for example predictions.parquet).")
@@ -412,6 +416,11 @@ def data_inspect(
     out.print(f"Exact duplicates: {len(summary['duplicate_groups'])} group(s)")
     for group in summary["duplicate_groups"][:20]:
         out.print("  " + ", ".join(group))
+
+
+def _address_needs_ray(address: str | None, use_ray: bool) -> None:
+    if address is not None and not use_ray:
+        raise UsageError(f"--address {address} joins a Ray cluster; add --ray.")
 
 
 def main() -> None:

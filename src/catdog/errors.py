@@ -72,3 +72,9 @@ def missing_library(exc: ImportError, purpose: str, error: type[CatdogError] = U
         return error(f"{purpose} needs {library}, which is not installed: {install}.")
     reason = " ".join(str(exc).split()).rstrip(".")
     return error(f"{purpose} needs {library}, which is installed but does not import ({reason}); reinstall it: {install} --force-reinstall.")
+
+
+class ClusterError(CatdogError):
+    """A Ray cluster cannot be used: unreachable, refused our token, or too small for --workers."""
+
+    exit_code = 5

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..classifier import Classifier
-from ..cluster import ray_session, threads_per_worker
+from ..cluster import map_shards
 from ..data.shards import Shard, plan_shards, shard_photos
 from ..files import atomic_path
 from ..progress import log
@@ -78,13 +78,6 @@ def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False
 
 def _score_on_ray(model: Path, todo: list[Shard], out: Path, address: str | None, workers: int, engine: str,
                   neither: bool, refuse: str | None) -> int:
-    import ray.data
-
-    threads = threads_per_worker(workers)
-    with ray_session(address):
-        results = ray.data.from_items([s.to_dict() for s in todo], override_num_blocks=len(todo)).map_batches(
-            ShardScorer, fn_constructor_kwargs={"model": str(model), "engine": engine, "out": str(out), "threads": threads,
-                                                  "neither": neither, "refuse": refuse},
-            batch_size=1, concurrency=workers, num_cpus=threads,
-        ).take_all()
+    results = map_shards(address, workers, ShardScorer, [s.to_dict() for s in todo],
+                         {"model": str(model), "engine": engine, "out": str(out), "neither": neither, "refuse": refuse})
     return sum(int(r["rows"]) for r in results)

@@ -53,9 +53,7 @@ class ShardFeatures:
 def extract_features_ray(source, backbone: Path, image_size: int, cache: FeatureCache, report: DataReport,
                          address: str | None = None, workers: int = 1) -> dict[int, np.ndarray]:
     """Map source index -> features for every photo of a parquet source, computed on Ray."""
-    import ray.data
-
-    from ..cluster import ray_session, threads_per_worker
+    from ..cluster import map_shards
 
     if not isinstance(source, ParquetSource):
         raise UsageError("--ray training reads parquet sources (a file, folder of shards or glob); convert class folders to parquet first.")
@@ -65,13 +63,8 @@ def extract_features_ray(source, backbone: Path, image_size: int, cache: Feature
         offsets[str(Path(file).resolve())] = total
         total += count
     shards = [s for spec in dict.fromkeys(str(f) for f in source.files) for s in plan_shards(spec)]
-    threads = threads_per_worker(workers)
-    with ray_session(address):
-        rows = ray.data.from_items([s.to_dict() for s in shards], override_num_blocks=len(shards)).map_batches(
-            ShardFeatures, fn_constructor_kwargs={"backbone": str(backbone), "image_size": image_size, "threads": threads,
-                                                  "namespace": cache.namespace},
-            batch_size=1, concurrency=workers, num_cpus=threads,
-        ).take_all()
+    rows = map_shards(address, workers, ShardFeatures, [s.to_dict() for s in shards],
+                      {"backbone": str(backbone), "image_size": image_size, "namespace": cache.namespace})
     features: dict[int, np.ndarray] = {}
     vectors, failures = {}, {}
     for row in rows:
