@@ -1,7 +1,9 @@
 """The web export in Chromium: page weight (bytes on disk and gzip-compressed, as a static server
 that compresses would send them), time to a ready page, and in-browser time per photo, for the int8
 (the export's) and float16 TFLite files, interleaved in one run. Needs a run with `catdog export
---format web --format tflite-fp16` and Debian's Chromium. Prints one JSON object.
+--format web --format tflite-fp16` and Debian's Chromium. `--baseline RUN` adds that run's web page
+(another model, an older export) to the same interleaved rounds. Prints one JSON object, with the
+machine (catdog.machine.describe()) and each page's model file size.
 
     .venv/bin/python benchmarks/web_page.py --model runs/orig --data ../shared/data/test.parquet
 """
@@ -25,13 +27,17 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from playwright.sync_api import expect, sync_playwright
 
+from catdog.machine import describe
+
 CHROMIUM = os.environ.get("CATDOG_CHROMIUM", "/usr/bin/chromium")
 
 
 def page_weight(folder: Path) -> dict[str, int]:
     files = [p for p in folder.rglob("*") if p.is_file()]
     return {"bytes": sum(p.stat().st_size for p in files),
-            "gzip_bytes": sum(len(gzip.compress(p.read_bytes(), 6)) for p in files)}
+            "gzip_bytes": sum(len(gzip.compress(p.read_bytes(), 6)) for p in files),
+            "model_bytes": (folder / "model.tflite").stat().st_size,
+            "model_gzip_bytes": len(gzip.compress((folder / "model.tflite").read_bytes(), 6))}
 
 
 def measure(browser, base: str, photos: list[Path]) -> dict[str, float]:
@@ -53,6 +59,7 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--baseline", type=Path, help="another run folder whose web export joins the rounds")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="catdog-web-bench-"))
@@ -61,6 +68,9 @@ def main() -> None:
     shutil.copytree(web, variants["tflite-int8"])
     shutil.copytree(web, variants["tflite-fp16"])
     shutil.copyfile(args.model / "export" / "model_fp16.tflite", variants["tflite-fp16"] / "model.tflite")
+    if args.baseline:
+        variants["baseline tflite-int8"] = work / "baseline"
+        shutil.copytree(args.baseline / "export" / "web", variants["baseline tflite-int8"])
     photos = []
     for number, row in enumerate(pq.read_table(args.data).column("image").to_pylist()[: args.photos]):
         photos.append(work / f"photo{number:03d}.jpg")
@@ -84,7 +94,8 @@ def main() -> None:
     finally:
         server.terminate()
     result = {
-        "cpu": platform.processor() or platform.machine(), "chromium": version, "photos": len(photos),
+        "machine": describe(), "cpu": platform.processor() or platform.machine(), "chromium": version, "photos": len(photos),
+        "model": str(args.model), "baseline": str(args.baseline) if args.baseline else None,
         **{name: {**page_weight(folder), "median_ms": statistics.median(r["median_ms"] for r in runs[name]),
                   "p90_ms": statistics.median(r["p90_ms"] for r in runs[name]),
                   "ready_seconds": statistics.median(r["ready_seconds"] for r in runs[name])}

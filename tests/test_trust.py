@@ -1,6 +1,7 @@
 """Grad-CAM, "neither", calibration, robustness and TTA on the model trained by the `trained` fixture."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,6 +63,59 @@ def test_the_saved_model_computes_the_fitted_pet_score(trained):
     assert np.allclose(from_layer, classifier.pet_scorer_(features), atol=2e-3), (from_layer, classifier.pet_scorer_(features))
     components = classifier.pet_scorer_.components(features)
     assert components.shape == (10, 3) and np.isfinite(components).all()
+
+
+def test_the_pet_score_layer_stores_its_large_constants_as_int8_and_computes_what_the_scorer_does(tmp_path):
+    """Fitted on made-up features: the layer holds the ImageNet classifier once, the reference photos
+    and the density's directions as int8, and gives the NumPy scorer's score, saved and loaded again."""
+    import keras
+
+    from catdog.model import pet_score as ps
+    from catdog.model.layers import PetScore
+
+    rng = np.random.default_rng(3)
+    dim = 24
+    kernel, bias = (rng.normal(size=(dim, 1000)) * 0.2).astype(np.float32), rng.normal(size=1000).astype(np.float32)
+    features, labels = np.abs(rng.normal(size=(300, dim))), np.arange(300) % 2
+    scorer, _, _ = ps.fit_pet_scorer([features], labels, (kernel, bias), seed=0)
+    inputs = keras.Input((dim,))
+    keras.Model(inputs, PetScore.from_scorer(scorer)(inputs)).save(tmp_path / "m.keras")
+    model = keras.saving.load_model(tmp_path / "m.keras")
+    stored = {v.path.split("/")[-1]: v for v in model.get_layer("pet_score").weights}
+    assert {name: stored[name].dtype for name in ("imagenet_kernel", "reference", "directions")} == dict.fromkeys(
+        ("imagenet_kernel", "reference", "directions"), "int8")
+    assert tuple(stored["imagenet_kernel"].shape) == (dim, 1000) and not {"pet_kernel", "other_kernel", "lookalike_kernel"} & set(stored)
+    photos = np.abs(rng.normal(size=(40, dim))).astype(np.float32)
+    photos[:5] *= 4  # far from the training photos
+    assert np.allclose(np.asarray(model.predict_on_batch(photos))[:, 0], scorer(photos), atol=1e-4)
+
+
+def test_int8_storage_keeps_the_imagenet_classifier_exact_and_the_rest_within_half_a_step():
+    """MobileNetV2's ImageNet classifier has 8-bit weights (at most 255 values per column, evenly
+    spaced): one int8 per weight and a scale per column store it exactly."""
+    from catdog.model.pet_score import dequantized, imagenet_classifier, quantized
+    from conftest import SHARED
+
+    kernel, _ = imagenet_classifier(SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5")
+    stored, scale = quantized(kernel, 0)
+    assert stored.dtype == np.int8 and scale.shape == (1000,)
+    assert np.abs(dequantized(stored, scale, 0) - kernel).max() <= 1e-6 * np.abs(kernel).max()
+    rows = np.random.default_rng(0).normal(size=(50, 1280))
+    stored, scale = quantized(rows, 1)
+    assert scale.shape == (50,) and np.all(np.abs(dequantized(stored, scale, 1) - rows) <= scale[:, None] / 2 + 1e-12)
+
+
+def test_a_model_saved_before_int8_storage_loads_and_scores_as_it_did():
+    """tests/data/legacy_pet_score.keras was saved by the layer of commit 24d96d9 (float32 kernels per
+    class set, float32 reference photos and directions, the lookalike gate) with the scores it gave."""
+    import keras
+
+    import catdog.model.layers  # noqa: F401  registers PetScore
+
+    data = Path(__file__).parent / "data"
+    model = keras.saving.load_model(data / "legacy_pet_score.keras")
+    saved = np.load(data / "legacy_pet_score.npz")
+    assert np.allclose(np.asarray(model.predict_on_batch(saved["features"])), saved["scores"], atol=1e-6)
 
 
 SHIFT = DATA / "shift.parquet"

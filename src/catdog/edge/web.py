@@ -34,7 +34,7 @@ def write_web_export(target: Path, tflite_model: Path, decision: Decision, runti
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
-    # model_bytes: the page says how much it is loading ("Loading the model (14 MB)…") whatever the server sends
+    # model_bytes: the page says how much it is loading ("Loading the model (5.9 MB)…") whatever the server sends
     write_json(target / "config.json", {"model": MODEL_FILE, "model_bytes": (target / MODEL_FILE).stat().st_size, "threshold": decision.threshold})
     return {"runtime": {"package": web_runtime.PACKAGE, "version": web_runtime.VERSION, "integrity": web_runtime.INTEGRITY},
             "model_file": MODEL_FILE, "page_bytes": sum(p.stat().st_size for p in target.rglob("*") if p.is_file())}

@@ -8,53 +8,110 @@ from keras import ops
 
 from .pet_score import PetScorer
 
+# The float32 scales of the int8 constants (PetScorer's storage).
+INT8_SCALES = {"imagenet_kernel": "imagenet_scale", "reference": "reference_scale", "directions": "directions_scale"}
+
 
 @keras.saving.register_keras_serializable(package="catdog")
 class PetScore(keras.layers.Layer):
     """Pooled backbone features [n, d] -> pet score [n, 1]: model.pet_score.PetScorer inside the
-    model, so every engine and export computes it. Its weights are constants fitted at training."""
+    model, so every engine and export computes it. Its weights are constants fitted at training.
+
+    The large constants are int8 with float32 scales (PetScorer's storage), cast to float32 here, in
+    the graph: the TFLite converter keeps them int8 (a cast of a float16 constant it folds into a
+    float32 one, hence int8), so the web page's model stays small. Models saved before that (config
+    keys pet_classes / other_classes: float32 kernels per class set) load and compute as they did."""
 
     def __init__(self, feature_dim: int = 1280, pet_classes: int = 123, other_classes: int = 877,
-                 reference_photos: int = 1024, rank: int = 128, lookalike_classes: int = 0, **kwargs):
+                 reference_photos: int = 1024, rank: int = 128, lookalike_classes: int = 0,
+                 imagenet_pets: list[int] | None = None, imagenet_lookalikes: list[int] | None = None,
+                 imagenet_classes: int = 1000, **kwargs):
         kwargs.pop("trainable", None)
         super().__init__(trainable=False, **kwargs)
-        self.shapes = {
-            "pet_kernel": (feature_dim, pet_classes), "pet_bias": (pet_classes,),
-            "other_kernel": (feature_dim, other_classes), "other_bias": (other_classes,),
-            "reference": (reference_photos, feature_dim), "class_means": (2, feature_dim),
-            "directions": (feature_dim, rank), "inverse_variances": (rank,), "residual_inverse_variance": (1,),
-            "mean": (3,), "scale": (3,), "weights": (3,),
-        }
-        # Models saved before the lookalike gate have no such constants (lookalike_classes = 0): no gate.
-        if lookalike_classes:
-            self.shapes.update({"lookalike_kernel": (feature_dim, lookalike_classes), "lookalike_bias": (lookalike_classes,),
-                                "gate": (3,)})
-        self.config_values = {"feature_dim": feature_dim, "pet_classes": pet_classes, "other_classes": other_classes,
-                              "reference_photos": reference_photos, "rank": rank, "lookalike_classes": lookalike_classes}
+        self.int8 = imagenet_pets is not None
+        shapes: dict[str, tuple[tuple[int, ...], str]]
+        if self.int8:
+            assert imagenet_pets is not None and imagenet_lookalikes is not None
+            self.pet_indices = [int(i) for i in imagenet_pets]
+            self.lookalike_indices = [int(i) for i in imagenet_lookalikes]
+            # Added to the logits, one row per class set (pets, others, lookalikes): 0 inside, -1e4 outside
+            # (exp gives exactly 0 in float32, and float16 files hold it). Masks rather than a gather:
+            # the int8 converter quantized the logits going into a gather.
+            inside = np.zeros((3, imagenet_classes), dtype=bool)
+            inside[0, self.pet_indices] = inside[2, self.lookalike_indices] = True
+            inside[1] = ~inside[0]
+            self.class_masks = np.where(inside, 0.0, -1e4).astype(np.float32)
+            shapes = {
+                "imagenet_kernel": ((feature_dim, imagenet_classes), "int8"), "imagenet_scale": ((imagenet_classes,), "float32"),
+                "imagenet_bias": ((imagenet_classes,), "float32"),
+                "reference": ((reference_photos, feature_dim), "int8"), "reference_scale": ((reference_photos,), "float32"),
+                "class_means": ((2, feature_dim), "float32"),
+                "directions": ((feature_dim, rank), "int8"), "directions_scale": ((rank,), "float32"),
+                **{name: (shape, "float32") for name, shape in (("inverse_variances", (rank,)), ("residual_inverse_variance", (1,)),
+                                                                 ("mean", (3,)), ("scale", (3,)), ("weights", (3,)), ("gate", (3,)))},
+            }
+            self.config_values: dict = {"feature_dim": feature_dim, "reference_photos": reference_photos, "rank": rank,
+                                        "imagenet_classes": imagenet_classes, "imagenet_pets": self.pet_indices,
+                                        "imagenet_lookalikes": self.lookalike_indices}
+        else:  # saved before int8 storage: the same variables, in the same order, as then
+            legacy = {
+                "pet_kernel": (feature_dim, pet_classes), "pet_bias": (pet_classes,),
+                "other_kernel": (feature_dim, other_classes), "other_bias": (other_classes,),
+                "reference": (reference_photos, feature_dim), "class_means": (2, feature_dim),
+                "directions": (feature_dim, rank), "inverse_variances": (rank,), "residual_inverse_variance": (1,),
+                "mean": (3,), "scale": (3,), "weights": (3,),
+            }
+            # Models saved before the lookalike gate have no such constants (lookalike_classes = 0): no gate.
+            if lookalike_classes:
+                legacy.update({"lookalike_kernel": (feature_dim, lookalike_classes), "lookalike_bias": (lookalike_classes,), "gate": (3,)})
+            shapes = {name: (shape, "float32") for name, shape in legacy.items()}
+            self.config_values = {"feature_dim": feature_dim, "pet_classes": pet_classes, "other_classes": other_classes,
+                                  "reference_photos": reference_photos, "rank": rank, "lookalike_classes": lookalike_classes}
+        self.shapes = {name: shape for name, (shape, _) in shapes.items()}
         # In a dict, not as attributes: "weights" is a Layer property.
-        self.constants = {name: self.add_weight(name=name, shape=shape, initializer="zeros", trainable=False)
-                          for name, shape in self.shapes.items()}
+        self.constants = {name: self.add_weight(name=name, shape=shape, dtype=dtype, initializer="zeros", trainable=False)
+                          for name, (shape, dtype) in shapes.items()}
 
     @classmethod
     def from_scorer(cls, scorer: PetScorer, name: str = "pet_score") -> PetScore:
         arrays = scorer.arrays()
-        layer = cls(feature_dim=arrays["pet_kernel"].shape[0], pet_classes=arrays["pet_kernel"].shape[1],
-                    other_classes=arrays["other_kernel"].shape[1], reference_photos=arrays["reference"].shape[0],
-                    rank=arrays["directions"].shape[1], lookalike_classes=arrays["lookalike_kernel"].shape[1], name=name)
+        layer = cls(feature_dim=arrays["imagenet_kernel"].shape[0], imagenet_classes=arrays["imagenet_kernel"].shape[1],
+                    reference_photos=arrays["reference"].shape[0], rank=arrays["directions"].shape[1],
+                    imagenet_pets=arrays.pop("pet_classes").tolist(), imagenet_lookalikes=arrays.pop("lookalike_classes").tolist(), name=name)
         for key, value in arrays.items():
-            layer.constants[key].assign(np.asarray(value, dtype=np.float32).reshape(layer.shapes[key]))
+            variable = layer.constants[key]
+            variable.assign(np.asarray(value, dtype=variable.dtype).reshape(layer.shapes[key]))
         return layer
+
+    def _times(self, x, name: str, transposed: bool = False):
+        """x @ the constant `name` (transposed: @ its transpose); an int8 one times its scales (one per
+        output column: the int8 matrix's column, or its row when transposed)."""
+        c = self.constants
+        if c[name].dtype == "float32":
+            return ops.matmul(x, ops.transpose(c[name]) if transposed else c[name])
+        matrix = ops.cast(c[name], "float32")
+        return ops.matmul(x, ops.transpose(matrix) if transposed else matrix) * c[INT8_SCALES[name]]
+
+    def _imagenet(self, features):
+        """(log mass on pets, on the other classes, on lookalikes or None when there is no gate) [n]."""
+        c = self.constants
+        if self.int8:
+            logits = self._times(features, "imagenet_kernel") + c["imagenet_bias"]
+            masses = ops.logsumexp(logits[:, None, :] + self.class_masks, axis=2)  # [n, 3]
+            return masses[:, 0], masses[:, 1], masses[:, 2]
+        masses = [ops.logsumexp(ops.matmul(features, c[f"{kind}_kernel"]) + c[f"{kind}_bias"], axis=1)
+                  for kind in ("pet", "other", "lookalike") if f"{kind}_kernel" in c]
+        return masses[0], masses[1], masses[2] if len(masses) > 2 else None
 
     def call(self, features):
         c = self.constants
         features = ops.cast(features, "float32")
-        pets = ops.logsumexp(ops.matmul(features, c["pet_kernel"]) + c["pet_bias"], axis=1)
-        others = ops.logsumexp(ops.matmul(features, c["other_kernel"]) + c["other_bias"], axis=1)
+        pets, others, lookalikes = self._imagenet(features)
         norms = ops.sqrt(ops.maximum(ops.sum(features * features, axis=1, keepdims=True), 1e-24))
-        similarity = ops.max(ops.matmul(features / norms, ops.transpose(c["reference"])), axis=1)
+        similarity = ops.max(self._times(features / norms, "reference", transposed=True), axis=1)
         # Squared Mahalanobis distance to each class mean, expanded so each matmul runs once per photo.
-        projected = ops.matmul(features, c["directions"])  # [n, k]
-        means_projected = ops.matmul(c["class_means"], c["directions"])  # [2, k]
+        projected = self._times(features, "directions")  # [n, k]
+        means_projected = self._times(c["class_means"], "directions")  # [2, k]
         squared = ops.sum(features * features, axis=1, keepdims=True)  # [n, 1]
         distances = []
         for k in range(2):
@@ -67,9 +124,8 @@ class PetScore(keras.layers.Layer):
         nearest = ops.maximum(ops.minimum(distances[0], distances[1]), 1e-12)
         components = ops.stack([pets - others, similarity, -ops.log(nearest)], axis=1)
         average = ops.sum((components - c["mean"]) / c["scale"] * c["weights"], axis=1, keepdims=True)
-        if "gate" not in c:
+        if lookalikes is None:
             return average
-        lookalikes = ops.logsumexp(ops.matmul(features, c["lookalike_kernel"]) + c["lookalike_bias"], axis=1)
         gate = c["gate"][0] + c["gate"][1] * (pets - lookalikes)
         return ops.minimum(average, gate[:, None])
 

@@ -25,6 +25,12 @@ never scored against itself) and the three are summed with fixed weights; the sc
 of that sum and the gate's term, which crosses the "neither" threshold exactly at the gate's level.
 Everything here is NumPy; model.layers.PetScore computes the same inside the saved model, so every
 engine and export carries it.
+
+The large constants are stored as int8 with one float32 scale per column (per row for the reference
+photos), and computed from those numbers here as in the model, so that the web page's model stays
+small: MobileNetV2's ImageNet classifier is stored once (1280 x 1000; its weights are 8-bit already, so
+this is exact) and the pet, other and lookalike classes are index sets into its logits; the reference
+photos and the density's directions lose under 0.013 pet-score units to rounding (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -76,6 +82,21 @@ def imagenet_classifier(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(layer["predictions/kernel"][()], np.float32), np.asarray(layer["predictions/bias"][()], np.float32)
 
 
+def quantized(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 storage of a matrix, one float32 scale shared along `axis` (0: one per column,
+    1: one per row): values ~= int8 * scale. An all-zero column or row gets scale 1."""
+    values = np.asarray(values, dtype=np.float64)
+    peak = np.abs(values).max(axis=axis)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    stored = np.clip(np.rint(values / np.expand_dims(scale, axis)), -127, 127).astype(np.int8)
+    return stored, scale
+
+
+def dequantized(stored: np.ndarray, scale: np.ndarray, axis: int) -> np.ndarray:
+    """What the model computes with: int8 * scale (see `quantized`), as float64 for NumPy."""
+    return stored.astype(np.float64) * np.expand_dims(np.asarray(scale, np.float64), axis)
+
+
 def _unit(features: np.ndarray) -> np.ndarray:
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
@@ -89,38 +110,48 @@ def _logsumexp(z: np.ndarray) -> np.ndarray:
 class PetScorer:
     """Fitted parameters of the pet score; `__call__` gives the score of pooled features [n, d]."""
 
-    pet_kernel: np.ndarray  # [d, pets] ImageNet classifier columns of the pet classes
-    pet_bias: np.ndarray
-    other_kernel: np.ndarray  # [d, 1000 - pets]
-    other_bias: np.ndarray
-    reference: np.ndarray  # [r, d] unit-length features of training photos
+    imagenet_kernel: np.ndarray  # int8 [d, 1000]: MobileNetV2's ImageNet classifier, x imagenet_scale per column
+    imagenet_scale: np.ndarray  # [1000]
+    imagenet_bias: np.ndarray  # [1000]
+    pet_classes: np.ndarray  # int [pets]: ImageNet classes that are cats or dogs (PET_CLASSES); the rest are "not pet"
+    lookalike_classes: np.ndarray  # int [lookalikes]: ImageNet classes of lookalike animals (LOOKALIKE_CLASSES)
+    reference: np.ndarray  # int8 [r, d]: unit-length features of training photos, x reference_scale per row
+    reference_scale: np.ndarray  # [r]
     class_means: np.ndarray  # [2, d]
-    directions: np.ndarray  # [d, k] leading eigenvectors of the shared covariance
+    directions: np.ndarray  # int8 [d, k]: leading eigenvectors of the shared covariance, x directions_scale per column
+    directions_scale: np.ndarray  # [k]
     inverse_variances: np.ndarray  # [k]
     residual_inverse_variance: np.ndarray  # [1]: the other directions' shared 1 / variance
     mean: np.ndarray  # [3] of the held-out components
     scale: np.ndarray  # [3]
     weights: np.ndarray  # [3]
-    lookalike_kernel: np.ndarray  # [d, lookalikes] ImageNet classifier columns of the lookalike classes
-    lookalike_bias: np.ndarray
     # [3]: (offset, slope, level): the gate's term is offset + slope * (pet vs lookalike log-odds); it
     # crosses the "neither" threshold where the log-odds are `level`
     gate: np.ndarray
 
+    def imagenet_log_masses(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """log of the (unnormalised) ImageNet probability mass on pets, on everything else and on
+        lookalikes, each [n]."""
+        logits = np.asarray(features, dtype=np.float64) @ dequantized(self.imagenet_kernel, self.imagenet_scale, 0) + self.imagenet_bias
+        pets = np.zeros(logits.shape[1], dtype=bool)
+        pets[self.pet_classes] = True
+        return _logsumexp(logits[:, pets]), _logsumexp(logits[:, ~pets]), _logsumexp(logits[:, self.lookalike_classes])
+
     def components(self, features: np.ndarray) -> np.ndarray:
         """The three raw signals [n, 3] (see the module docstring)."""
         f = np.asarray(features, dtype=np.float64)
-        log_odds = _logsumexp(f @ self.pet_kernel + self.pet_bias) - _logsumexp(f @ self.other_kernel + self.other_bias)
-        similarity = (_unit(f) @ self.reference.T).max(axis=1)
-        return np.stack([log_odds, similarity, -np.log(self.distances(f).min(axis=1))], axis=1)
+        pets, others, _ = self.imagenet_log_masses(f)
+        similarity = (_unit(f) @ dequantized(self.reference, self.reference_scale, 1).T).max(axis=1)
+        return np.stack([pets - others, similarity, -np.log(self.distances(f).min(axis=1))], axis=1)
 
     def distances(self, features: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance to each class mean [n, 2]: the kept directions with their
         own variances, the rest with one shared variance."""
         out = []
+        directions = dequantized(self.directions, self.directions_scale, 0)
         for mean in self.class_means:
             x = features - mean
-            projected = x @ self.directions
+            projected = x @ directions
             kept = (projected**2).sum(axis=1)
             out.append((projected**2 * self.inverse_variances).sum(axis=1)
                        + np.maximum((x**2).sum(axis=1) - kept, 0.0) * self.residual_inverse_variance[0])
@@ -128,8 +159,8 @@ class PetScorer:
 
     def lookalike_log_odds(self, features: np.ndarray) -> np.ndarray:
         """log P(pet) - log P(lookalike) under the ImageNet classifier [n]."""
-        f = np.asarray(features, dtype=np.float64)
-        return _logsumexp(f @ self.pet_kernel + self.pet_bias) - _logsumexp(f @ self.lookalike_kernel + self.lookalike_bias)
+        pets, _, lookalikes = self.imagenet_log_masses(features)
+        return pets - lookalikes
 
     def average(self, features: np.ndarray) -> np.ndarray:
         """The weighted sum of the three standardised signals, before the gate."""
@@ -142,7 +173,12 @@ class PetScorer:
         return self.gated(self.average(features), self.lookalike_log_odds(features))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {f.name: np.asarray(getattr(self, f.name), dtype=np.float32) for f in fields(self)}
+        """Every constant as the model stores it: int8 where stored so, int32 class indices, float32 the rest."""
+        def stored(value: np.ndarray) -> np.ndarray:
+            value = np.asarray(value)
+            return value if value.dtype == np.int8 else value.astype(np.int32 if value.dtype.kind in "iu" else np.float32)
+
+        return {f.name: stored(getattr(self, f.name)) for f in fields(self)}
 
 
 def _density(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -169,9 +205,6 @@ def _unstandardised(features: np.ndarray, labels: np.ndarray, imagenet: tuple[np
         kernel, bias = np.zeros((dim, 1000), np.float32), np.zeros(1000, np.float32)
     else:
         kernel, bias = imagenet
-    pets = np.zeros(kernel.shape[1], dtype=bool)
-    pets[list(PET_CLASSES)] = True
-    lookalikes = list(LOOKALIKE_CLASSES)
     rng = np.random.default_rng(seed)
     reference = features if len(features) <= REFERENCE_PHOTOS else features[rng.choice(len(features), REFERENCE_PHOTOS, replace=False)]
     means, directions, inverse_variances, residual = _density(features, labels)
@@ -179,9 +212,9 @@ def _unstandardised(features: np.ndarray, labels: np.ndarray, imagenet: tuple[np
     # Without the ImageNet classifier there is no gate: its term stays far above any threshold (finite,
     # so that every export format carries it as an ordinary constant).
     gate = np.array([NO_GATE, 0.0, -NO_GATE]) if imagenet is None else np.array([0.0, GATE_SLOPE, 0.0])
-    return PetScorer(kernel[:, pets], bias[pets], kernel[:, ~pets], bias[~pets], _unit(reference), means, directions,
-                     inverse_variances, residual, np.zeros(3), np.ones(3), weights / weights.sum(),
-                     kernel[:, lookalikes], bias[lookalikes], gate)
+    return PetScorer(*quantized(kernel, 0), np.asarray(bias, np.float32), np.array(PET_CLASSES), np.array(LOOKALIKE_CLASSES),
+                     *quantized(_unit(reference), 1), means, *quantized(directions, 0), inverse_variances, residual,
+                     np.zeros(3), np.ones(3), weights / weights.sum(), gate)
 
 
 def fit_pet_scorer(train_views: list[np.ndarray], train_labels: np.ndarray, imagenet: tuple[np.ndarray, np.ndarray] | None,
