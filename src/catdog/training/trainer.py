@@ -27,7 +27,7 @@ from ..data.sources import PhotoSource, check_labels
 from ..data.split import stratified_split
 from ..decide import refusal_points
 from ..errors import DataError, ModelError, UsageError
-from ..evaluate.calibration import apply_temperature, fit_temperature
+from ..evaluate.calibration import apply_temperature, fit_temperature, logits
 from ..evaluate.metrics import expected_calibration_error
 from ..files import file_digest
 from ..model.backbone import resolve_classifier_weights, resolve_weights
@@ -215,8 +215,8 @@ class Trainer:
                      (np.concatenate(train_views), np.tile(y_train, len(train_views))), (val_views[0], y_val), self.config,
                      [self.interrupt.callback()])
         frozen_p = np.stack([np.asarray(head.predict(v, batch_size=256, verbose=0))[:, 0] for v in val_views], axis=1)
-        logit = lambda p: np.log(np.clip(p, 1e-7, 1 - 1e-7)) - np.log(np.clip(1 - p, 1e-7, 1 - 1e-7))  # noqa: E731
-        return head, 1.0 / (1.0 + np.exp(-(logit(tuned_val_p) + logit(frozen_p)) / 2))
+        # As model.layers.MeanLogit computes it in the saved model.
+        return head, 1.0 / (1.0 + np.exp(-(logits(tuned_val_p) + logits(frozen_p)) / 2))
 
     def _fit_temperature(self, model, val_p: np.ndarray, val_labels: np.ndarray) -> tuple[float | None, dict]:
         """Temperature scaling on the validation photos only, folded into the head (so into the
