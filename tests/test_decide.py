@@ -132,8 +132,9 @@ def test_the_lookalike_gate_refuses_what_imagenet_calls_a_wild_animal_whatever_t
     features[:, 0] = rng.uniform(0.0, 0.25, 200)  # wolf logit <= 7.5 under the dogs' 10
     features[:, 1] += 2.0  # the training photos: dogs
     labels = np.arange(200) % 2
-    scorer, threshold, held_out = ps.fit_pet_scorer([features], labels, (kernel, bias), seed=0, rate=0.01)
-    assert np.mean(held_out < threshold) >= 0.01  # the average's quantile, plus what the gate adds
+    scorer, threshold, held_out, averages = ps.fit_pet_scorer([features], labels, (kernel, bias), seed=0, rate=0.01)
+    assert threshold == pytest.approx(np.quantile(averages, 0.01))  # the average's quantile ...
+    assert np.all(held_out <= averages) and np.mean(held_out < threshold) >= np.mean(averages < threshold)  # ... plus the gate
     # The gate's term crosses the threshold at its level, the GATE_RATE quantile of the training photos'
     # pet-vs-lookalike log-odds, and the score is the smaller of the two: a photo the average accepts
     # is refused under the gate.
@@ -147,7 +148,7 @@ def test_the_lookalike_gate_refuses_what_imagenet_calls_a_wild_animal_whatever_t
     assert scorer.lookalike_log_odds(wolf_like)[0] < level < scorer.lookalike_log_odds(pet_like)[0]
     assert scorer(pet_like)[0] >= threshold and scorer(wolf_like)[0] < threshold
     # Without the ImageNet classifier there is no gate.
-    no_imagenet, _, _ = ps.fit_pet_scorer([features], labels, None, seed=0, rate=0.01)
+    no_imagenet, _, _, _ = ps.fit_pet_scorer([features], labels, None, seed=0, rate=0.01)
     assert np.allclose(no_imagenet(wolf_like), no_imagenet.average(wolf_like))
 
 

@@ -168,7 +168,11 @@ def test_tflite_files_carry_mediapipe_metadata_and_the_right_input(exported_run,
     assert details["dtype"] == (np.uint8 if fmt == "tflite-int8" else np.float32)
     record = json.loads((exported_run / "export" / "manifest.json").read_text())["exports"][fmt]["mediapipe"]
     assert record["checked"] and record["photos_checked"] == 72
-    assert record["answer_agreement"] >= 0.99 and set(record["categories"]) <= {"cat", "dog", "neither"}
+    assert set(record["categories"]) <= {"cat", "dog", "neither"}
+    # MediaPipe resizes the whole photo itself: at most a photo or two whose answer sits on a threshold may
+    # come out the other way; none that is clear.
+    assert record["answer_agreement"] >= 70 / 72 and len(record["disagreements"]) == round(72 * (1 - record["answer_agreement"]))
+    assert all(row["near_threshold"] for row in record["disagreements"]), record["disagreements"]
 
 
 @pytest.fixture(scope="module")

@@ -103,7 +103,11 @@ def test_evaluate_with_serve_alone_gives_the_full_installs_metrics(serve_venv, e
             assert got[key] == pytest.approx(value, abs=1e-9), key
         elif key != "ood":
             assert got[key] == value, key
+    tradeoff, expected_tradeoff = got["ood"].pop("tradeoff"), expected["ood"].pop("tradeoff")
     assert got["ood"] == pytest.approx(expected["ood"], abs=1e-9)
+    assert [row["point"] for row in tradeoff] == [row["point"] for row in expected_tradeoff]
+    for row, want in zip(tradeoff, expected_tradeoff):
+        assert {k: v for k, v in row.items() if k != "point"} == pytest.approx({k: v for k, v in want.items() if k != "point"}, abs=1e-9)
 
 
 def test_serve_alone_serves_the_full_installs_answers(serve_venv, exported_run, photos, tmp_path):

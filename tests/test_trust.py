@@ -77,7 +77,7 @@ def test_the_pet_score_layer_stores_its_large_constants_as_int8_and_computes_wha
     dim = 24
     kernel, bias = (rng.normal(size=(dim, 1000)) * 0.2).astype(np.float32), rng.normal(size=1000).astype(np.float32)
     features, labels = np.abs(rng.normal(size=(300, dim))), np.arange(300) % 2
-    scorer, _, _ = ps.fit_pet_scorer([features], labels, (kernel, bias), seed=0)
+    scorer, _, _, _ = ps.fit_pet_scorer([features], labels, (kernel, bias), seed=0)
     inputs = keras.Input((dim,))
     keras.Model(inputs, PetScore.from_scorer(scorer)(inputs)).save(tmp_path / "m.keras")
     model = keras.saving.load_model(tmp_path / "m.keras")
@@ -165,9 +165,12 @@ def test_refuse_moves_the_neither_threshold_as_documented(trained, small_test):
         refused[point] = (metrics["refused"], metrics["ood"]["refused_ood"])
         tradeoff = {row["point"]: row for row in metrics["ood"]["tradeoff"] if row["point"]}
         assert set(tradeoff) == {"lenient", "default", "strict"}
+    rates = [rate for rate, _ in config["neither_points"]]
+    assert rates == sorted(rates) and [t for _, t in config["neither_points"]] == sorted(t for _, t in config["neither_points"])
+    assert saved[0.003] < config["neither_threshold"] < saved[0.015] < saved[0.05]
     for looser, stricter in (("lenient", "default"), ("default", "strict"), ("strict", "0.05")):
         assert refused[looser][0] <= refused[stricter][0] and refused[looser][1] <= refused[stricter][1]
-    assert refused["0.05"][0] > refused["lenient"][0]  # 5 % of held-out pets is more than 0.3 %
+    assert refused["0.05"][1] > refused["lenient"][1]  # photos with no pet: 5 % of held-out pets buys more of them
     bad = catdog("predict", "--model", trained.run_dir, OOD, "--refuse", "0.7")
     assert bad.returncode == 2 and "--refuse takes default, lenient, strict or a share" in bad.stderr
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .classifier import TTA_MARGINS
 from .data.decode import decode_image
 from .data.pipeline import decode_batches
 from .data.sources import Photo, open_source
@@ -268,7 +269,8 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     if verified and fmt in TFLITE_FORMATS:
         # As an app runs it: the whole photo handed to MediaPipe, which resizes it itself.
         originals = [decode_image(photo.data or b"", None) for photo in photos[:VERIFY_PHOTOS]] + list(non_pets)
-        record["mediapipe"] = mediapipe_record(staging, originals, [ANSWERS[c] for c in decision.codes(reference[:, 0], pets[1])])
+        near = decision.near_threshold(reference[:, 0], pets[1], *TTA_MARGINS)
+        record["mediapipe"] = mediapipe_record(staging, originals, [ANSWERS[c] for c in decision.codes(reference[:, 0], pets[1])], near)
     manifest = read_manifest(run)
     if record["verified"]:
         _remove(final)
@@ -319,15 +321,20 @@ def _export_web(run: RunFolder, data: str | None, runtime: Path | None, refuse: 
     return record
 
 
-def mediapipe_record(model: Path, images: list[np.ndarray], expected: list[str]) -> dict[str, Any]:
-    """How often MediaPipe's ImageClassifier gives the answer `catdog predict` gives (its top category)."""
+def mediapipe_record(model: Path, images: list[np.ndarray], expected: list[str], near: np.ndarray) -> dict[str, Any]:
+    """How often MediaPipe's ImageClassifier gives the answer `catdog predict` gives (its top category),
+    and each photo where it does not, with whether that answer sits near a threshold (`near`, by the
+    second-look margins): MediaPipe resizes the whole photo itself, which can move only those."""
     if not mediapipe_available():
         return {"checked": False, "reason": "mediapipe is not installed (pip install 'mobilenetv2-catdog[train]')"}
     answers = mediapipe_answers(model, images)
     agreement = float(np.mean([a == e for a, e in zip(answers, expected)]))
     if agreement < MEDIAPIPE_AGREEMENT:
         log(f"MediaPipe's top category matches catdog predict on only {agreement:.1%} of the check photos.")
-    return {"checked": True, "answer_agreement": agreement, "photos_checked": len(answers), "categories": sorted(set(answers))}
+    differ = [{"photo": i, "catdog": e, "mediapipe": a, "near_threshold": bool(near[i])}
+              for i, (a, e) in enumerate(zip(answers, expected)) if a != e]
+    return {"checked": True, "answer_agreement": agreement, "photos_checked": len(answers), "categories": sorted(set(answers)),
+            "disagreements": differ}
 
 
 def _size(path: Path) -> int:

@@ -54,7 +54,7 @@ def _no_pet(features: np.ndarray, labels: np.ndarray, rows: np.ndarray, names: l
     except ModelError as exc:
         log(f"Warning: {exc} The no-pet check rests on similarity and density alone.")
         imagenet = None
-    _, threshold, held_out = fit_pet_scorer([features], labels, imagenet, config.seed, rate=config.neither_rate)
+    _, threshold, held_out, _ = fit_pet_scorer([features], labels, imagenet, config.seed, rate=config.neither_rate)
     if len(held_out) != len(features):  # above MAX_FIT_PHOTOS only a sample is held out
         return []
     order = np.argsort(held_out)

@@ -63,7 +63,7 @@ class PetScore(keras.layers.Layer):
             }
             # Models saved before the lookalike gate have no such constants (lookalike_classes = 0): no gate.
             if lookalike_classes:
-                legacy.update({"lookalike_kernel": (feature_dim, lookalike_classes), "lookalike_bias": (lookalike_classes,), "gate": (3,)})
+                legacy.update({"lookalike_kernel": (feature_dim, lookalike_classes), "lookalike_bias": (lookalike_classes,), "gate": (2,)})
             shapes = {name: (shape, "float32") for name, shape in legacy.items()}
             self.config_values = {"feature_dim": feature_dim, "pet_classes": pet_classes, "other_classes": other_classes,
                                   "reference_photos": reference_photos, "rank": rank, "lookalike_classes": lookalike_classes}

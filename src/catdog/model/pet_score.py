@@ -219,11 +219,12 @@ def _unstandardised(features: np.ndarray, labels: np.ndarray, imagenet: tuple[np
 
 def fit_pet_scorer(train_views: list[np.ndarray], train_labels: np.ndarray, imagenet: tuple[np.ndarray, np.ndarray] | None,
                    seed: int, validation_views: list[np.ndarray] | None = None,
-                   rate: float = 0.0075) -> tuple[PetScorer, float, np.ndarray]:
+                   rate: float = 0.0075) -> tuple[PetScorer, float, np.ndarray, np.ndarray]:
     """Fit on the training photos' pooled features (views[0] = the photos; further views, such as
     mirror images, are averaged when predictions average them). Returns the scorer, its "neither"
-    threshold and the held-out scores of the training photos (out-of-fold) and of the validation
-    photos, which the threshold and the other operating points (decide.refusal_points) come from.
+    threshold, and the held-out scores of the training photos (out-of-fold) and of the validation
+    photos: gated (what the model gives) and before the gate (the averages, whose quantiles the
+    threshold and the other operating points of decide.refusal_points are).
 
     The threshold is the `rate` quantile of the held-out averages; the gate's term is set to cross it
     at the GATE_RATE quantile of the held-out lookalike log-odds, so a few more held-out photos than
@@ -252,4 +253,4 @@ def fit_pet_scorer(train_views: list[np.ndarray], train_labels: np.ndarray, imag
     if final.gate[0] != NO_GATE:
         final.gate[2] = float(np.quantile(held_gate, GATE_RATE))
         final.gate[0] = threshold - final.gate[1] * final.gate[2]
-    return final, threshold, final.gated(held_average, held_gate)
+    return final, threshold, final.gated(held_average, held_gate), held_average

@@ -199,11 +199,11 @@ class Trainer:
         # With test-time augmentation the pet score is averaged over the photo and its mirror image:
         # the threshold is chosen on the same average where both views were computed.
         views = 2 if self.tta and len(train_views) > 1 and len(val_views) > 1 else 1
-        scorer, threshold, held_out = fit_pet_scorer(train_views[:views], y_train, imagenet, self.config.seed, val_views[:views],
-                                                     self.config.neither_rate)
+        scorer, threshold, held_out, averages = fit_pet_scorer(train_views[:views], y_train, imagenet, self.config.seed,
+                                                               val_views[:views], self.config.neither_rate)
         refused = float(np.mean(held_out < threshold))
         log(f"'neither' threshold {threshold:.3f}: {refused:.2%} of {len(held_out)} held-out training photos under it.")
-        return scorer, threshold, refusal_points(held_out, self.config.neither_rate, threshold)
+        return scorer, threshold, refusal_points(averages, self.config.neither_rate, threshold)
 
     def _frozen_head(self, train_views: list[np.ndarray], y_train: np.ndarray, val_views: list[np.ndarray],
                      y_val: np.ndarray, tuned_val_p: np.ndarray) -> tuple[Any, np.ndarray]:
