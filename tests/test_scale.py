@@ -173,6 +173,7 @@ def test_cluster_refusals_are_one_sentence_errors_within_seconds(ray_cluster, ex
     print(f"\n{case}: {message}")
 
 
+@pytest.mark.slow  # starts a two-node cluster and trains: about 45 s
 def test_train_on_a_cluster_gathers_features_from_every_shard(ray_cluster, sharded_photos, tmp_path):
     # --address auto: the cluster in RAY_ADDRESS, as Ray's own clients find it.
     result = catdog("train", "--data", sharded_photos, "--out", tmp_path / "runs", "--ray", "--address", "auto",
