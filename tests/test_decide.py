@@ -159,3 +159,13 @@ def test_mean_logit_averages_the_heads_logits():
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731
     expected = 1 / (1 + np.exp(-(logit(a) + logit(b)) / 2))
     assert np.allclose(np.asarray(MeanLogit()([a, b])), expected, atol=1e-6)
+
+
+def test_within_error_marks_the_answers_an_exports_rounding_could_flip():
+    rule = Decision(threshold=0.5, neither_below=-2.0)
+    p_dog = np.array([0.52, 0.9, 0.9, 0.9, 0.1])
+    pet = np.array([1.0, -2.04, -1.9, 3.0, -2.3])
+    # within 0.05 of p(dog) = 0.5, or within 0.05 of the pet threshold
+    assert rule.within_error(p_dog, pet, 0.05, 0.05).tolist() == [True, True, False, False, False]
+    assert rule.without_neither().within_error(p_dog, pet, 0.05, 0.05).tolist() == [True, False, False, False, False]
+    assert rule.within_error(p_dog, None, 0.01, 1.0).tolist() == [False] * 5

@@ -63,6 +63,14 @@ class Decision:
             near = (near & (pet >= -pet_margin)) | (np.abs(pet) < pet_margin)
         return near
 
+    def within_error(self, p_dog: np.ndarray, pet_score: np.ndarray | None, dog_error: float, pet_error: float) -> np.ndarray:
+        """Which answers an error of at most `dog_error` in p(dog) or `pet_error` in the pet score could
+        change: those that close to a threshold (what an export's rounding may flip)."""
+        close = np.abs(np.asarray(p_dog, dtype=np.float64) - self.threshold) <= dog_error
+        if self.neither and self.neither_below is not None and pet_score is not None:
+            close |= np.abs(np.asarray(pet_score, dtype=np.float64) - self.neither_below) <= pet_error
+        return close
+
     def answer(self, p_dog: float, pet_score: float | None = None) -> str:
         return ANSWERS[int(self.codes(np.array([p_dog]), None if pet_score is None else np.array([pet_score]))[0])]
 
