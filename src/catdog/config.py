@@ -55,10 +55,17 @@ class TrainConfig:
     # Rows (0-based) of the training data left out of training and validation, e.g. what `catdog data
     # audit` flagged (catdog train --exclude FILE); kept in config.json so --resume leaves them out too.
     exclude: tuple[int, ...] = ()
+    # Class names in label order (label i is classes[i]); empty: from the data (its ClassLabel names,
+    # or its class folders sorted by name). Two classes keep the seed's sigmoid head, more get softmax.
+    classes: tuple[str, ...] = ()
+    # Loss weight per class for imbalanced data: "none", "balanced" (n / (classes x count), as
+    # scikit-learn's), or per class "NAME=WEIGHT,NAME=WEIGHT" (unnamed classes weigh 1).
+    class_weight: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.exclude = tuple(sorted({int(row) for row in self.exclude}))
+        self.classes = tuple(str(name) for name in self.classes)
         self.validate()
 
     def validate(self) -> None:
@@ -87,6 +94,10 @@ class TrainConfig:
             (0.0 <= self.neither_rate < 0.5, "neither_rate must be in [0, 0.5), for example 0.01"),
             (self.feature_engine in ("auto", "tflite", "keras"), "feature_engine must be auto, tflite or keras"),
             (all(row >= 0 for row in self.exclude), "exclude lists 0-based rows, so none can be negative"),
+            (len(self.classes) != 1, "classes names two or more classes, for example cat,dog,rabbit"),
+            (len(set(self.classes)) == len(self.classes), "classes must not repeat a name"),
+            (self.class_weight in ("none", "balanced") or "=" in self.class_weight,
+             "class_weight must be none, balanced or NAME=WEIGHT,NAME=WEIGHT (for example rabbit=3)"),
         ]
         for ok, message in checks:
             if not ok:
