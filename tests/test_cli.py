@@ -98,7 +98,7 @@ def test_data_inspect_counts_skips_sizes_and_duplicates(dirty_train):
 
 @pytest.mark.parametrize("args, code, message", [
     (["train", "--data", "{tmp}/nope.parquet"], 3, "does not exist"),
-    (["train", "--data", "{bad_labels}"], 3, "labels must be 0 (cat) or 1 (dog)"),
+    (["train", "--data", "{bad_labels}"], 3, "labels 0 to 5 but no class names"),
     (["train", "--data", "{single_class}"], 3, "only one class"),
     (["train", "--data", "{single_class}", "--augment"], 2, "add --fine-tune N"),
     (["train", "--data", "{single_class}", "--val-split", "2"], 2, "val_split must be between 0 and 1"),

@@ -64,11 +64,11 @@ def test_a_card_names_a_hub_dataset_and_leaves_out_what_it_does_not_know(tmp_pat
     from huggingface_hub import ModelCard
 
     from catdog.report.run_readme import model_card
-    from catdog.run_folder import RunFolder
+    from catdog.run_folder import RunConfig, RunFolder
 
     run = RunFolder.at(tmp_path / "hub")
     run.path.mkdir()
-    run.write_config({"config": {"weights": "/somewhere/else.h5", "val_split": 0.2, "seed": 1}, "data": "hf://Bingsu/Cat_and_Dog:train"})
+    run.write_config(RunConfig(config={"weights": "/somewhere/else.h5", "val_split": 0.2, "seed": 1}, data="hf://Bingsu/Cat_and_Dog:train"))
     run.write_json("metrics.json", {"validation": {"accuracy": 0.5, "answer_accuracy": 0.25, "refused": 0.5, "n": 4,
                                                    "answers": [[1, 0, 1], [0, 0, 1]]}})
     card = ModelCard(model_card(run))

@@ -68,7 +68,7 @@ def test_labels_are_checked_before_training(tmp_path, rows):
     bad[2]["label"] = 7
     bad[4]["label"] = None
     source = open_source(write_parquet(tmp_path / "bad_labels.parquet", bad))
-    with pytest.raises(DataError, match=r"2 row\(s\) with label 7, null; labels must be 0 \(cat\) or 1 \(dog\)"):
+    with pytest.raises(DataError, match=r"2 row\(s\) with label 7, null; labels must be one of 0 = cat, 1 = dog"):
         check_labels(source.labels(), source.description)
     with pytest.raises(DataError, match="only one class"):
         check_labels(np.zeros(5, dtype=np.int64), "cats.parquet")
@@ -83,7 +83,7 @@ def test_missing_paths_and_unlabelled_training_data_are_refused(tmp_path):
         open_source(str(tmp_path / "*.parquet"))
     (tmp_path / "loose").mkdir()
     (tmp_path / "loose" / "a.jpg").write_bytes(b"x")
-    with pytest.raises(DataError, match="neither parquet files nor cat/ and dog/"):
+    with pytest.raises(DataError, match="neither parquet files nor class subfolders"):
         open_source(tmp_path / "loose")
 
 

@@ -9,7 +9,7 @@ from catdog.data.sources import MemorySource, Photo
 from catdog.errors import ModelError, UsageError
 from catdog.evaluate.metrics import classification_metrics, expected_calibration_error
 from catdog.files import atomic_path, write_json
-from catdog.run_folder import RunFolder
+from catdog.run_folder import RunConfig, RunFolder
 from catdog.training.feature_cache import FeatureCache
 from catdog.training.pixel_store import PixelStore
 from conftest import TRAIN, read_rows
@@ -19,7 +19,8 @@ def test_metrics_against_hand_computed_values():
     y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
     p = np.array([0.1, 0.4, 0.7, 0.9, 0.8, 0.6, 0.3, 0.95])
     m = classification_metrics(y, p)
-    assert set(m) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece", "confusion_matrix", "n", "skipped"}
+    assert set(m) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece", "confusion_matrix", "n", "skipped",
+                      "per_class", "macro_precision", "macro_recall", "macro_f1"}
     assert m["confusion_matrix"] == [[2, 1], [1, 4]]
     assert m["accuracy"] == pytest.approx(6 / 8)
     assert m["precision"] == pytest.approx(4 / 5) and m["recall"] == pytest.approx(4 / 5)
@@ -78,12 +79,12 @@ def test_run_folders_are_numbered_never_reused(tmp_path):
 def test_a_model_argument_resolves_to_its_run_folder(tmp_path):
     run = RunFolder.create(tmp_path, "run")
     run.model_path.write_bytes(b"model")
-    run.write_config({"threshold": 0.5, "neither_threshold": -2.0, "pet_slope": 3.0, "status": "complete"})
+    run.write_config(RunConfig(threshold=0.5, neither_threshold=-2.0, pet_slope=3.0, status="complete"))
     assert RunFolder.resolve(run.path) == run == RunFolder.resolve(run.model_path)
     lone = tmp_path / "elsewhere" / "mine.keras"
     lone.parent.mkdir()
     lone.write_bytes(b"model")
-    assert RunFolder.resolve(lone).model_path == lone and RunFolder.resolve(lone).read_config() == {}
+    assert RunFolder.resolve(lone).model_path == lone and RunFolder.resolve(lone).read_config() == RunConfig()
     assert run.decision().neither_below == -2.0 and run.decision(neither=False).refuses is False
     with pytest.raises(ModelError, match="No model at"):
         RunFolder.resolve(tmp_path / "nothing")

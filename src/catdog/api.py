@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from .classes import class_weights
 from .classifier import Classifier, Scores
 from .config import TrainConfig
 from .data.inputs import as_labelled_source, as_unlabelled_source
 from .data.pipeline import decode_batches
-from .data.sources import check_labels
+from .data.sources import labelled
 from .errors import UsageError
 from .evaluate.calibration import apply_temperature
 from .evaluate.metrics import answer_metrics, classification_metrics, expected_calibration_error
@@ -25,7 +26,7 @@ from .progress import log
 from .recipes import recipe_config
 from .report import plots
 from .report.run_readme import write_model_card
-from .run_folder import COMPLETE, DATA_REPORT_FILE, METRICS_FILE, TRAINING, RunFolder
+from .run_folder import COMPLETE, DATA_REPORT_FILE, METRICS_FILE, TRAINING, RunConfig, RunFolder
 
 GRID_PHOTOS = 12
 # Validation photos of cats and dogs answered "neither" above this share get a warning.
@@ -55,7 +56,7 @@ def _grid_sample(scores: Scores, answers: np.ndarray, count: int, seed: int) -> 
     """A seeded sample of scored photos, with the wrong answers first so they are seen."""
     rng = np.random.default_rng(seed)
     wrong = np.flatnonzero(answers != scores.labels)
-    right = np.setdiff1d(np.arange(len(scores.p_dog)), wrong)
+    right = np.setdiff1d(np.arange(len(scores.labels)), wrong)
     chosen = list(rng.permutation(wrong)[: count // 3]) + list(rng.permutation(right))
     return np.array(sorted(chosen[:count]), dtype=np.int64)
 
@@ -70,14 +71,14 @@ def _grid_title(split: str, photos: int, wrong: np.ndarray, picks: np.ndarray) -
 
 
 def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path, seed: int, split: str) -> None:
-    answers = classifier.decision.codes(scores.p_dog, scores.pet_score)
+    answers = classifier.decision.codes(scores.p, scores.pet_score)
     picks = _grid_sample(scores, answers, GRID_PHOTOS, seed)
     title = _grid_title(split, len(answers), np.flatnonzero(answers != scores.labels), picks)
     pixels: list[np.ndarray] = []
     for _, batch in decode_batches(source.photos(scores.indices[picks]), classifier.config.image_size, GRID_PHOTOS, 2):
         pixels.extend(batch)
-    plots.plot_prediction_grid(np.stack(pixels), scores.labels[picks].tolist(), scores.p_dog[picks].tolist(),
-                               answers[picks].tolist(), path, title=title)
+    plots.plot_prediction_grid(np.stack(pixels), scores.labels[picks].tolist(), scores.p[picks].tolist(),
+                               answers[picks].tolist(), path, title=title, decision=classifier.decision)
 
 
 def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Path = "runs", name: str = "train",
@@ -94,25 +95,26 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     if resume is not None:
         run = RunFolder.at(resume)
         saved = run.resumable()
-        config, data, test, ood = TrainConfig.from_dict(saved["config"]), saved["data"], saved.get("test"), saved.get("ood")
+        config, data, test, ood = TrainConfig.from_dict(saved.config), saved.data, saved.test, saved.ood
     elif data is None:
         raise UsageError("Give the training data (--data PATH), or --resume RUN to continue a run.")
     else:
         config = recipe_config(recipe, **settings)
     # Everything a user can get wrong is checked before a run folder exists and before TensorFlow loads.
     source = as_labelled_source(data)
-    check_labels(source.labels(), source.description)
+    classes, labels = labelled(source, config.classes)
+    class_weights(config.class_weight, classes, labels)  # a class weight naming no class is refused now, not after the features
     test_source = as_labelled_source(test) if test is not None else None
     ood_source = as_unlabelled_source(ood) if ood is not None else None
     resolve_weights(config.weights)
     from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
-    facts = {"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
+    facts: dict[str, Any] = {"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
              "command": command}
     if ood_source is not None:
         facts["ood"] = _portable(ood_source.description)
     if resume is None:
         run = RunFolder.create(out, name)
-        run.write_config({"config": config.to_dict(), **facts, "status": TRAINING})
+        run.write_config(RunConfig(config=config.to_dict(), status=TRAINING, **facts))
 
     checkpointer = Checkpointer(run)
     try:
@@ -138,8 +140,8 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
         evaluated["test"] = (test_source, classifier.scores(test_source))
     decision = classifier.decision
     for split, (_, scores) in evaluated.items():
-        metrics[split] = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), decision)
-        metrics[split].update(answer_metrics(scores.labels, scores.p_dog, scores.pet_score, decision))
+        metrics[split] = classification_metrics(scores.labels, scores.p, len(scores.report.skipped), decision)
+        metrics[split].update(answer_metrics(scores.labels, scores.p, scores.pet_score, decision))
     metrics["neither_threshold"] = classifier.neither_threshold_
     refused = metrics["validation"]["refused"]
     if refused > REFUSED_WARNING:
@@ -152,11 +154,11 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
     if classifier.temperature_ is not None:
         # Temperature scaling is invertible: the uncalibrated probabilities are sigmoid(logit * T)
         # (to within the averaging of views when the run predicts with test-time augmentation).
-        uncalibrated = apply_temperature(shown.p_dog, 1.0 / classifier.temperature_)
+        uncalibrated = apply_temperature(shown.p, 1.0 / classifier.temperature_, len(decision.classes))
         metrics["calibration"] = {**classifier.calibration_,
                                   f"{shown_split}_ece_before": expected_calibration_error(shown.labels, uncalibrated),
                                   f"{shown_split}_ece_after": metrics[shown_split]["ece"]}
-        plots.plot_reliability(shown.labels, uncalibrated, shown.p_dog, run.file("reliability.png"), shown_split)
+        plots.plot_reliability(shown.labels, uncalibrated, shown.p, run.file("reliability.png"), shown_split)
     if ood_source is not None and shown.pet_score is not None and classifier.neither_threshold_ is not None:
         metrics["ood"] = {**classifier.ood_metrics(shown.pet_score, classifier.pet_scores(ood_source)),
                           "source": facts["ood"], "in_split": shown_split}
@@ -172,8 +174,9 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
     run.write_json(METRICS_FILE, metrics)
 
     plots.plot_history(classifier.history_, run.file("fit_result.png"))
-    plots.plot_confusion(metrics[shown_split]["answers"], run.file("confusion_matrix.png"), f"Answers ({shown_split})")
-    plots.plot_roc(shown.labels, shown.p_dog, run.file("roc_curve.png"), f"ROC curve ({shown_split})")
+    plots.plot_confusion(metrics[shown_split]["answers"], run.file("confusion_matrix.png"), f"Answers ({shown_split})",
+                         decision)
+    plots.plot_roc(shown.labels, shown.p, run.file("roc_curve.png"), f"ROC curve ({shown_split})", decision)
     _prediction_grid(classifier, shown_source, shown, run.file("module_test.png"), config.seed, shown_split)
     write_model_card(run)
     checkpointer.clear()  # model.keras is complete: the checkpoint has done its job

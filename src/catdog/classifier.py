@@ -15,32 +15,26 @@ from typing import Any
 
 import numpy as np
 
+from .classes import CAT_DOG, is_cat_dog, run_classes
 from .config import TrainConfig
 from .data.data_report import DataReport, label_counts
 from .data.inputs import as_labelled_source, as_source, as_unlabelled_source
 from .data.pipeline import decode_batches
-from .data.sources import CLASS_NAMES, NO_PET_LABEL, Photo, PhotoSource, check_labels
-from .decide import ANSWERS, Decision, parse_refuse, refusal_threshold
+from .data.sources import NO_PET_LABEL, Photo, PhotoSource, check_labels
+from .decide import TTA_MARGINS, Decision, parse_refuse, refusal_threshold
 from .errors import DataError, ModelError, UsageError
 from .evaluate.metrics import answer_metrics, classification_metrics, neither_tradeoff, non_pet_metrics, ood_metrics
 from .files import atomic_path
 from .progress import progress_bar
-from .run_folder import RunFolder
-from .runtime import Engine
+from .run_folder import RunConfig, RunFolder
+from .runtime import Engine, split_output
 from .runtime.keras_engine import KerasEngine
 from .runtime.select import open_engine
-
-# Test-time augmentation looks again at photos with logit p(dog) within 3.5 of the dog threshold's
-# (p between 0.03 and 0.97 at 0.5) or a pet score within 0.75 of the "neither" threshold. Chosen on
-# the best run's validation split, shift, ood_diverse and ood (1,526 photos), scored by its float32
-# and its int8 file: 6-7 % get the second look and every answer equals looking at all of them; 2.0
-# missed one shift photo under int8 whose mirror image turns p(dog) from 0.96 to 0.03.
-TTA_MARGINS = (3.5, 0.75)
 
 
 def _averaged(p_dog: np.ndarray, pet: np.ndarray | None, rows: np.ndarray, p_flip: np.ndarray,
               pet_flip: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """p(dog) and pet score with `rows` averaged with their second view's."""
+    """Class output and pet score with `rows` averaged with their second view's."""
     p_dog = np.array(p_dog)
     p_dog[rows] = (p_dog[rows] + p_flip) / 2
     if pet is None or pet_flip is None:
@@ -52,11 +46,13 @@ def _averaged(p_dog: np.ndarray, pet: np.ndarray | None, rows: np.ndarray, p_fli
 
 @dataclass
 class Prediction:
-    """One photo's answer. `label` is cat, dog, neither (no cat or dog in the photo) or None when the
-    photo could not be read. `pet_probability` is the chance that a cat or dog is there at all (under
-    one half: "neither"); `p_dog` says which of the two it is and means nothing for a "neither"
-    answer; `pet_score` is the raw evidence behind pet_probability (standardised units, "neither"
-    under the run's threshold), for scripts."""
+    """One photo's answer. `label` is a class name, the refusal ("neither" for a cat/dog run: no cat or
+    dog in the photo; "none of these" for other classes) or None when the photo could not be read.
+    `probabilities` gives each class's probability by name; they say which class it is and mean
+    nothing for a refusal. `pet_probability` is the chance that one of the classes is there at all
+    (under one half: the refusal); `pet_score` is the raw evidence behind it (standardised units,
+    refused under the run's threshold), for scripts. `p_dog` is p(dog) of a cat/dog run (None for
+    other classes)."""
 
     id: str
     name: str
@@ -66,12 +62,17 @@ class Prediction:
     error: str | None = None
     pet_score: float | None = None
     pet_probability: float | None = None
+    probabilities: dict[str, float] | None = None
 
     @classmethod
-    def scored(cls, id: str, name: str, p_dog: float, pet_score: float | None, decision: Decision) -> Prediction:
+    def scored(cls, id: str, name: str, p: float | np.ndarray, pet_score: float | None, decision: Decision) -> Prediction:
+        """`p`: the model's class output for the photo (p(class 1) for two classes, [N] for more)."""
         pet = None if pet_score is None else float(pet_score)
         chance = None if pet is None or not decision.refuses else float(decision.pet_probability(np.array([pet]))[0])
-        return cls(id, name, decision.answer(p_dog, pet), float(p_dog), decision.confidence(p_dog, pet), None, pet, chance)
+        by_class = decision.probabilities(np.asarray(p, dtype=np.float64).reshape(1, -1) if np.ndim(p) else np.array([float(p)]))[0]
+        probabilities = {name: float(value) for name, value in zip(decision.classes, by_class)}
+        p_dog = probabilities["dog"] if is_cat_dog(decision.classes) else None
+        return cls(id, name, decision.answer(p, pet), p_dog, decision.confidence(p, pet), None, pet, chance, probabilities)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,18 +80,20 @@ class Prediction:
 
 @dataclass
 class Scores:
-    """Outputs for the photos of a labelled source that decoded, and what was skipped."""
+    """Outputs for the photos of a labelled source that decoded, and what was skipped. `p` is the
+    class output: p(class 1) [n] (p(dog)) for two classes, the probabilities [n, N] for more."""
 
     ids: list[str]
     indices: np.ndarray
     labels: np.ndarray
-    p_dog: np.ndarray
+    p: np.ndarray
     report: DataReport
     pet_score: np.ndarray | None = None
 
 
 class Classifier:
-    """Cat-vs-dog classifier on a pretrained MobileNetV2; it answers cat, dog or neither.
+    """Photo classifier on a pretrained MobileNetV2: cat or dog by default, or the classes of the
+    training data; it answers a class, or "neither" / "none of these" for photos of none of them.
 
     >>> clf = Classifier().fit("../shared/data/train.parquet")
     >>> clf.predict(["photo.jpg"])
@@ -99,7 +102,10 @@ class Classifier:
     Settings are TrainConfig's (the original recipe by default). Fitted attributes end in `_`.
     """
 
-    classes_ = CLASS_NAMES  # the columns of predict_proba
+    @property
+    def classes_(self) -> tuple[str, ...]:
+        """The class names, label order: the columns of predict_proba."""
+        return self.config.classes or CAT_DOG
 
     def __init__(self, config: TrainConfig | None = None, *, cache_path: str | os.PathLike[str] | None = None,
                  threshold: float = 0.5, tta: bool | None = None, tta_all: bool = False, neither: bool = True,
@@ -142,6 +148,7 @@ class Classifier:
 
         trainer = Trainer(self.config, tta=self.tta, cache_path=self.cache_path, checkpointer=checkpointer, ray=self.ray)
         fitted = trainer.fit(as_labelled_source(data), None if validation_data is None else as_labelled_source(validation_data))
+        self.config = trainer.config  # names the classes the data has
         self.engine = KerasEngine(fitted.model)
         self.history_, self.data_report_, self.validation_ = fitted.history, fitted.data_report, fitted.validation
         self.temperature_, self.calibration_ = fitted.temperature, fitted.calibration
@@ -154,9 +161,9 @@ class Classifier:
 
     @property
     def decision(self) -> Decision:
-        """The rule that turns (p(dog), pet score) into cat / dog / neither for this classifier."""
+        """The rule that turns (class output, pet score) into a class or the refusal for this classifier."""
         return Decision(self.threshold, refusal_threshold(self.neither_points_, self.refuse, self.neither_threshold_), self.neither,
-                        self.pet_slope_)
+                        self.pet_slope_, self.classes_)
 
     def _require_engine(self) -> Engine:
         if self.engine is None:
@@ -178,7 +185,7 @@ class Classifier:
                 bar.advance(len(photos))
 
     def predict_pixels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(p(dog), pet score or None) for decoded uint8 photos [n, s, s, 3]; with `tta`, averaged
+        """(class output, pet score or None) for decoded uint8 photos [n, s, s, 3]; with `tta`, averaged
         with the mirrored photos' where `second_look` asks for it."""
         engine = self._require_engine()
         p_dog, pet = engine.scores(pixels)
@@ -198,7 +205,7 @@ class Classifier:
         return np.flatnonzero(self.decision.near_threshold(p_dog, pet, *TTA_MARGINS))
 
     def explain(self, inputs: Any) -> list:
-        """Grad-CAM Explanation (id, label, p_dog, heatmap [s, s] in [0, 1], pixels) per readable photo."""
+        """Grad-CAM Explanation (id, label, probabilities, heatmap [s, s] in [0, 1], pixels) per readable photo."""
         from .explain.run import explain  # Grad-CAM needs TensorFlow: never on the inference path
 
         return explain(self, inputs)
@@ -222,32 +229,36 @@ class Classifier:
         decision = self.decision
         for photos, p_dog, pet in self._batches(source, None, on_skip, "Predicting"):
             for row, photo in enumerate(photos):
-                results[photo.index] = Prediction.scored(photo.id, photo.name, float(p_dog[row]),
-                                                         None if pet is None else pet[row], decision)
+                results[photo.index] = Prediction.scored(photo.id, photo.name, p_dog[row], None if pet is None else pet[row], decision)
         return [results[i] for i in sorted(results)]
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
-        """[n, 2]: p(cat), p(dog) per input item (columns in `classes_` order); NaN where the item
-        could not be read. Whether there is a pet at all is `predict`'s "neither", not a third column."""
-        p_dog = np.array([np.nan if p.p_dog is None else p.p_dog for p in self.predict_photos(inputs)])
-        return np.stack([1.0 - p_dog, p_dog], axis=1) if len(p_dog) else np.zeros((0, 2))
+        """[n, N]: each class's probability per input item (columns in `classes_` order; p(cat), p(dog)
+        by default); NaN where the item could not be read. Whether one of the classes is there at all
+        is `predict`'s refusal, not another column."""
+        classes = self.classes_
+        rows = [[np.nan] * len(classes) if p.probabilities is None else [p.probabilities[c] for c in classes]
+                for p in self.predict_photos(inputs)]
+        return np.array(rows, dtype=np.float64).reshape(len(rows), len(classes))
 
     def predict(self, inputs: Any) -> list[str | None]:
-        """'cat', 'dog' or 'neither' per input item; None where the item could not be read."""
+        """A class name ('cat', 'dog') or the refusal ('neither') per input item; None where the item
+        could not be read."""
         return [p.label for p in self.predict_photos(inputs)]
 
     def scores(self, data: Any, indices=None) -> Scores:
         """Outputs for every photo of a labelled source (or its `indices`), skipping unreadable ones."""
         source = as_labelled_source(data)
-        labels = source.labels()
+        # The data's own class names must be the run's (in any order: its labels are put in the run's).
+        _, labels = run_classes(getattr(source, "class_names", None), source.labels(), self.classes_, source.description)
         chosen = labels if indices is None else labels[np.asarray(indices, dtype=np.int64)]
-        check_labels(chosen, source.description, allow_single_class=True)
-        report = DataReport(source.description, rows=len(chosen), counts=label_counts(chosen))
+        check_labels(chosen, source.description, self.classes_, allow_single_class=True)
+        report = DataReport(source.description, rows=len(chosen), counts=label_counts(chosen, self.classes_))
         if self.cached_scores_ is not None:
-            second_look = (lambda out: self.second_look(out[:, 0], out[:, 1] if out.shape[1] > 1 else None)) if self.tta else None
+            second_look = (lambda out: self.second_look(*split_output(out))) if self.tta else None
             kept_rows, outputs = self.cached_scores_(source, indices, report, second_look)
-            return Scores([p.id for p in source.photos(kept_rows)], kept_rows, labels[kept_rows], outputs[:, 0], report,
-                          outputs[:, 1] if outputs.shape[1] > 1 else None)
+            p, pet = split_output(outputs)
+            return Scores([photo.id for photo in source.photos(kept_rows)], kept_rows, labels[kept_rows], p, report, pet)
         ids: list[str] = []
         kept: list[int] = []
         p_all: list[np.ndarray] = []
@@ -258,17 +269,17 @@ class Classifier:
             p_all.append(p_dog)
             pet_all.append(pet)
         kept_arr = np.array(kept, dtype=np.int64)
-        p = np.concatenate(p_all) if p_all else np.zeros(0, dtype=np.float32)
+        p = np.concatenate(p_all) if p_all else np.zeros((0,) if len(self.classes_) == 2 else (0, len(self.classes_)), dtype=np.float32)
         pets = np.concatenate([x for x in pet_all if x is not None]) if pet_all and all(x is not None for x in pet_all) else None
         return Scores(ids, kept_arr, labels[kept_arr] if kept else np.zeros(0, dtype=np.int64), p, report, pets)
 
     def score(self, data: Any) -> float:
         """Mean answer accuracy on labelled photos (scikit-learn's `score`): the share answered right,
-        "neither" on a cat or dog counted wrong."""
+        a refusal of a photo of one of the classes counted wrong."""
         scores = self.scores(data)
-        if len(scores.p_dog) == 0:
+        if len(scores.p) == 0:
             raise DataError(f"No photo of {scores.report.source} could be decoded, so there is nothing to score.")
-        return float(np.mean(self.decision.codes(scores.p_dog, scores.pet_score) == scores.labels))
+        return float(np.mean(self.decision.codes(scores.p, scores.pet_score) == scores.labels))
 
     def evaluate(self, data: Any, ood: Any = None) -> dict[str, Any]:
         """accuracy (cat vs dog), precision, recall, f1, roc_auc, log_loss, ece, confusion_matrix, n, skipped,
@@ -280,14 +291,14 @@ class Classifier:
         labels = source.labels()
         if labels.size and (labels == NO_PET_LABEL).all():
             if ood is not None:
-                raise UsageError(f"{source.description} holds photos with no cat or dog (every label is -1); evaluate it alone, "
-                                 "or pass it as --ood beside a file of labelled cats and dogs.")
+                raise UsageError(f"{source.description} holds photos of none of the classes (every label is -1); evaluate it alone, "
+                                 "or pass it as --ood beside a file of labelled photos.")
             return self._evaluate_non_pets(source)
         scores = self.scores(source)
-        if len(scores.p_dog) == 0:
+        if len(scores.p) == 0:
             raise DataError(f"No photo of {scores.report.source} could be decoded, so there is nothing to evaluate.")
-        metrics = classification_metrics(scores.labels, scores.p_dog, len(scores.report.skipped), self.decision)
-        metrics.update(answer_metrics(scores.labels, scores.p_dog, scores.pet_score, self.decision))
+        metrics = classification_metrics(scores.labels, scores.p, len(scores.report.skipped), self.decision)
+        metrics.update(answer_metrics(scores.labels, scores.p, scores.pet_score, self.decision))
         if ood is not None:
             if scores.pet_score is None or self.neither_threshold_ is None:
                 raise ModelError("This model has no 'neither' score (trained before it existed); retrain it to evaluate --ood.")
@@ -295,16 +306,17 @@ class Classifier:
         return metrics
 
     def _evaluate_non_pets(self, source: PhotoSource) -> dict[str, Any]:
-        """A file of photos with no cat or dog: every right answer is "neither"."""
-        if not self.decision.refuses:
-            raise UsageError(f"{source.description} holds photos with no cat or dog, and this classifier never answers 'neither' "
-                             "(--no-neither, or a model without a pet score); evaluate it with 'neither' on.")
+        """A file of photos of none of the classes: every right answer is the refusal."""
+        decision = self.decision
+        if not decision.refuses:
+            raise UsageError(f"{source.description} holds photos of none of the classes, and this classifier never answers "
+                             f"'{decision.refusal}' (--no-neither, or a model without that score); evaluate it with it on.")
         predictions = self.predict_photos(source)
         read = [p for p in predictions if p.label is not None]
         if not read:
             raise DataError(f"No photo of {source.description} could be decoded, so there is nothing to evaluate.")
-        codes = np.array([ANSWERS.index(p.label) for p in read if p.label is not None])
-        return non_pet_metrics(codes, [p.id for p in read], len(predictions) - len(read))
+        codes = np.array([decision.answers.index(p.label) for p in read if p.label is not None])
+        return non_pet_metrics(codes, [p.id for p in read], len(predictions) - len(read), decision)
 
     def ood_metrics(self, in_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, Any]:
         """How the pet scores of cats and dogs and of photos with neither separate, at this classifier's
@@ -333,9 +345,9 @@ class Classifier:
         with atomic_path(run.model_path) as tmp:
             model.save(tmp)
         if path.suffix != ".keras":
-            run.write_config({"config": self.config.to_dict(), "threshold": self.threshold, "temperature": self.temperature_,
-                              "neither_threshold": self.neither_threshold_, "neither_points": self.neither_points_,
-                              "pet_slope": self.pet_slope_, **(extra or {})})
+            run.write_config(RunConfig(config=self.config.to_dict(), threshold=self.threshold, temperature=self.temperature_,
+                                       neither_threshold=self.neither_threshold_, neither_points=self.neither_points_,
+                                       pet_slope=self.pet_slope_, **(extra or {})))
         return run.model_path
 
     @classmethod
@@ -344,11 +356,12 @@ class Classifier:
         """Load a run folder or a .keras file. `engine`: keras, onnx, tflite, or auto (the fastest
         verified export in RUN/export/, else Keras)."""
         run = RunFolder.resolve(path)
-        saved, decision = run.read_config(), run.decision()
-        classifier = cls(TrainConfig.from_dict(saved.get("config", {})), threshold=decision.threshold, **options)
-        classifier.temperature_ = saved.get("temperature")
+        saved = run.read_config()
+        decision = saved.decision()
+        classifier = cls(TrainConfig.from_dict(saved.config), threshold=decision.threshold, **options)
+        classifier.temperature_ = saved.temperature
         classifier.neither_threshold_, classifier.pet_slope_ = decision.neither_below, decision.pet_slope
-        classifier.neither_points_ = saved.get("neither_points", [])
+        classifier.neither_points_ = saved.neither_points
         classifier.engine = open_engine(run, engine, threads)
         classifier.model_path = run.model_path
         return classifier

@@ -103,6 +103,11 @@ class TrainConfig:
             if not ok:
                 raise UsageError(f"Invalid setting: {message}.")
 
+    @property
+    def class_count(self) -> int:
+        """Classes the model tells apart (the data's, once training has named them; cat and dog before)."""
+        return len(self.classes) or 2
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

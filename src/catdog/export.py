@@ -228,7 +228,7 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
         raise ModelError(f"No model at {model_path}; pass a run folder made by `catdog train`.")
     if fmt == "web":
         return _export_web(run, data, runtime, refuse)
-    data = data or run.read_config().get("data")
+    data = data or run.read_config().data
     if not data:
         raise UsageError("Pass --data PATH with a few photos to verify the export against the Keras model.")
     model = KerasEngine.load(model_path).model

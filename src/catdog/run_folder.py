@@ -7,14 +7,16 @@ this module is cheap (no TensorFlow), so the inference path uses it too."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .classes import CAT_DOG
 from .decide import Decision, refusal_threshold
 from .errors import ModelError, UsageError
 from .files import write_json, write_text
@@ -30,6 +32,53 @@ CHECKPOINT_STATE = "checkpoint.json"
 EXPORT_DIR = "export"
 
 TRAINING, COMPLETE = "training", "complete"  # config.json "status"
+
+
+@dataclass
+class RunConfig:
+    """config.json, typed: what a run was trained with and how it decides. The one schema every
+    module reads a run's settings through (`RunFolder.read_config`). Runs saved before a key existed
+    read its default."""
+
+    config: dict[str, Any] = field(default_factory=dict)  # TrainConfig.to_dict() (config.py owns its keys)
+    status: str | None = None  # TRAINING while a fit runs (--resume continues it), then COMPLETE
+    threshold: float = 0.5  # two classes: p(class 1) at or above which the answer is class 1
+    temperature: float | None = None  # fitted on validation photos, folded into the model
+    neither_threshold: float | None = None  # score under which the answer is the refusal (the run's own point)
+    neither_points: list[list[float]] = field(default_factory=list)  # [rate, threshold] for --refuse
+    pet_slope: float = 1.0  # score -> probability that one of the classes is there
+    data: str | None = None  # the training data, as given (local paths made absolute)
+    test: str | None = None
+    ood: str | None = None
+    command: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The run's class names in label order (runs from before other classes existed: cat, dog)."""
+        return tuple(self.config.get("classes") or CAT_DOG)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.config.get("image_size", 224))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ModelError(f"{where} has keys this version does not know ({', '.join(unknown)}); it was written by a newer "
+                             "catdog, so upgrade catdog to use the run.")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def decision(self, neither: bool = True, refuse: str | float | None = None) -> Decision:
+        """The run's answer rule; `refuse` picks another operating point of the refusal among those
+        the run saved (decide.refusal_threshold)."""
+        neither_below = refusal_threshold(self.neither_points or None, refuse, self.neither_threshold)
+        return Decision(self.threshold, neither_below, neither, self.pet_slope, self.classes)
 
 
 @dataclass(frozen=True)
@@ -98,38 +147,38 @@ class RunFolder:
 
     # ---------------------------------------------------------------- config.json
 
-    def read_config(self) -> dict[str, Any]:
-        """config.json as saved ({} when there is none, as for a lone .keras file)."""
+    def read_config(self) -> RunConfig:
+        """config.json as saved (the defaults when there is none, as for a lone .keras file)."""
         if not self.config_path.is_file():
-            return {}
+            return RunConfig()
         try:
-            return json.loads(self.config_path.read_text(encoding="utf-8"))
+            values = json.loads(self.config_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ModelError(f"{self.config_path} cannot be read ({exc}); restore it or train again.") from exc
+        if not isinstance(values, dict):
+            raise ModelError(f"{self.config_path} holds no settings object; restore it or train again.")
+        return RunConfig.from_dict(values, str(self.config_path))
 
-    def write_config(self, values: dict[str, Any]) -> None:
-        write_json(self.config_path, values)
+    def write_config(self, values: RunConfig) -> None:
+        write_json(self.config_path, values.to_dict())
 
     def update_config(self, **values: Any) -> None:
-        self.write_config({**self.read_config(), **values})
+        self.write_config(dataclasses.replace(self.read_config(), **values))
 
     def decision(self, neither: bool = True, refuse: str | float | None = None) -> Decision:
-        """The run's answer rule, from the thresholds saved in config.json; `refuse` picks another
-        operating point of "neither" among those the run saved (decide.refusal_threshold)."""
-        saved = self.read_config()
-        neither_below = refusal_threshold(saved.get("neither_points"), refuse, saved.get("neither_threshold"))
-        return Decision(saved.get("threshold", 0.5), neither_below, neither, saved.get("pet_slope", 1.0))
+        """The run's answer rule, from the thresholds saved in config.json (RunConfig.decision)."""
+        return self.read_config().decision(neither, refuse)
 
     @property
     def status(self) -> str | None:
-        return self.read_config().get("status")
+        return self.read_config().status
 
-    def resumable(self) -> dict[str, Any]:
+    def resumable(self) -> RunConfig:
         """The saved config of an interrupted run, or a one-sentence error saying why it cannot resume."""
         if not self.config_path.is_file():
             raise UsageError(f"{self.path} is not a run folder (no {CONFIG_FILE}); pass the folder an interrupted `catdog train` made.")
         saved = self.read_config()
-        if saved.get("status") != TRAINING:
+        if saved.status != TRAINING:
             raise UsageError(f"{self.path} finished already (or predates resumable runs); start a new run instead of --resume.")
         return saved
 

@@ -3,11 +3,12 @@ features, ranked by cleanlab's confident learning (not re-implemented here)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..data.sources import CLASS_NAMES
+from ..classes import CAT_DOG
 
 FOLDS = 5
 # Strong L2 regularisation: with 1,280 features and a few thousand photos, a flexible head also fits
@@ -24,9 +25,11 @@ def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, seed: in
     return cross_val_predict(LogisticRegression(C=REGULARISATION_C, max_iter=2000), features, labels, cv=folds, method="predict_proba")
 
 
-def label_issues(features: np.ndarray, labels: np.ndarray, rows: np.ndarray, names: list[str], seed: int = 0) -> list[dict[str, Any]]:
+def label_issues(features: np.ndarray, labels: np.ndarray, rows: np.ndarray, names: list[str], seed: int = 0,
+                 classes: Sequence[str] = CAT_DOG) -> list[dict[str, Any]]:
     """One entry per photo whose label is likely wrong, most likely first: row, name, the given and
-    suggested label, and `score` (cleanlab's label quality: the lower, the likelier wrong)."""
+    suggested label by class name, and `score` (cleanlab's label quality: the lower, the likelier
+    wrong). Any number of classes: cleanlab and the linear heads take N."""
     import cleanlab.filter
     import cleanlab.rank
 
@@ -35,5 +38,5 @@ def label_issues(features: np.ndarray, labels: np.ndarray, rows: np.ndarray, nam
     ranked = cleanlab.filter.find_label_issues(labels, probabilities, filter_by="prune_by_noise_rate",
                                                return_indices_ranked_by="self_confidence")
     quality = cleanlab.rank.get_label_quality_scores(labels, probabilities)
-    return [{"row": int(rows[i]), "name": names[i], "given": CLASS_NAMES[labels[i]],
-             "suggested": CLASS_NAMES[int(np.argmax(probabilities[i]))], "score": round(float(quality[i]), 4)} for i in ranked]
+    return [{"row": int(rows[i]), "name": names[i], "given": classes[labels[i]],
+             "suggested": classes[int(np.argmax(probabilities[i]))], "score": round(float(quality[i]), 4)} for i in ranked]

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from ..classes import is_cat_dog
 from ..config import TrainConfig
 from ..data.data_report import DataReport
 from ..data.decode import image_info
-from ..data.sources import PhotoSource, check_labels, open_source
+from ..data.sources import PhotoSource, labelled, open_source
+from ..decide import Decision
 from ..errors import DecodeError, ModelError
 from ..model.backbone import resolve_classifier_weights
 from ..model.pet_score import fit_pet_scorer, imagenet_classifier
@@ -46,19 +48,22 @@ def _catalogue(source: PhotoSource) -> tuple[list[str], list[str | None], list[d
     return names, hashes, odd
 
 
-def _no_pet(features: np.ndarray, labels: np.ndarray, rows: np.ndarray, names: list[str], config: TrainConfig) -> list[dict[str, Any]]:
-    """The photos a model trained on this file would answer "neither": held-out pet scores (each photo
-    scored by a pet score fitted without it) under the threshold training would set."""
+def _no_pet(features: np.ndarray, labels: np.ndarray, rows: np.ndarray, names: list[str], config: TrainConfig,
+            classes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The photos a model trained on this file would refuse ("neither"): held-out pet scores (each
+    photo scored by a pet score fitted without it) under the threshold training would set."""
     try:
         imagenet = imagenet_classifier(resolve_classifier_weights(config.weights))
     except ModelError as exc:
         log(f"Warning: {exc} The no-pet check rests on similarity and density alone.")
         imagenet = None
-    _, threshold, held_out, _ = fit_pet_scorer([features], labels, imagenet, config.seed, rate=config.neither_rate)
+    _, threshold, held_out, _ = fit_pet_scorer([features], labels, imagenet, config.seed, rate=config.neither_rate,
+                                               cat_dog=is_cat_dog(classes))
     if len(held_out) != len(features):  # above MAX_FIT_PHOTOS only a sample is held out
         return []
+    refused = Decision(neither_below=threshold, classes=classes).refused(held_out)
     order = np.argsort(held_out)
-    return [{"row": int(rows[i]), "name": names[i], "pet_score": round(float(held_out[i]), 3)} for i in order if held_out[i] < threshold]
+    return [{"row": int(rows[i]), "name": names[i], "pet_score": round(float(held_out[i]), 3)} for i in order if refused[i]]
 
 
 def audit(data: str, against: str | None = None, *, config: TrainConfig | None = None,
@@ -67,14 +72,14 @@ def audit(data: str, against: str | None = None, *, config: TrainConfig | None =
     config = config or TrainConfig()
     started = time.perf_counter()
     source = open_source(data, require_labels=True)
-    labels = check_labels(source.labels(), source.description)
+    classes, labels = labelled(source, config.classes)
     names, hashes, odd = _catalogue(source)
     report = DataReport(source.description, rows=len(source))
     rows, views = frozen_features(source, config, transforms=VIEWS, cache_path=cache_path, report=report)
     kept_names = [names[i] for i in rows]
     kept_labels = labels[rows].astype(int)
 
-    issues = label_issues(views[0], kept_labels, rows, kept_names, config.seed)
+    issues = label_issues(views[0], kept_labels, rows, kept_names, config.seed, classes)
     position = {int(row): k for k, row in enumerate(rows)}  # source row -> position among decoded photos
     pairs = similar_pairs(views) + [(position[i], position[j], s) for i, j, s in exact_pairs(hashes) if i in position and j in position]
     near = [{"rows": [int(rows[m]) for m in group], "names": [kept_names[m] for m in group]}
@@ -88,7 +93,7 @@ def audit(data: str, against: str | None = None, *, config: TrainConfig | None =
         matches.update({(i, j): 1.0 for i, j, _ in exact_pairs(hashes, other_hashes)})
         leaks = [{"row": i, "name": names[i], "other_row": j, "other_name": other_names[j], "similarity": round(s, 4)}
                  for (i, j), s in sorted(matches.items())]
-    no_pet = _no_pet(views[0], kept_labels, rows, kept_names, config)
+    no_pet = _no_pet(views[0], kept_labels, rows, kept_names, config, classes)
     unreadable = [{"row": s["index"], "name": s["name"] or s["id"], "reason": s["reason"]} for s in report.skipped]
     result: dict[str, Any] = {
         "data": str(data), "against": against, "photos": len(source),

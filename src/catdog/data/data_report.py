@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .sources import CLASS_NAMES, Photo
+from ..classes import CAT_DOG
+from .sources import Photo
 
 
 @dataclass
@@ -33,5 +35,5 @@ class DataReport:
         }
 
 
-def label_counts(labels) -> dict[str, int]:
-    return {name: int((labels == i).sum()) for i, name in enumerate(CLASS_NAMES)}
+def label_counts(labels, classes: Sequence[str] = CAT_DOG) -> dict[str, int]:
+    return {name: int((labels == i).sum()) for i, name in enumerate(classes)}

@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from ..classes import CAT_DOG
 from ..errors import DecodeError
 from ..progress import progress_bar
 from .decode import decode_image, image_info
 from .pipeline import chunked
-from .sources import CLASS_NAMES, Photo, PhotoSource
+from .sources import Photo, PhotoSource
 
 _CHECK_SIZE = 64  # a full decode at small scale finds truncation and corruption cheaply
 
@@ -44,11 +45,13 @@ def inspect_source(source: PhotoSource, threads: int = 4) -> dict[str, Any]:
     widths: list[int] = []
     heights: list[int] = []
     by_digest: dict[str, list[str]] = defaultdict(list)
+    names = getattr(source, "class_names", None) or CAT_DOG
     with progress_bar("Inspecting", len(source)) as bar, ThreadPoolExecutor(threads) as pool:
         for chunk in chunked(source.photos(), 64):
             for photo, (digest, size, error) in zip(chunk, pool.map(_examine, chunk)):
                 label = photo.label
-                counts[CLASS_NAMES[label] if label in (0, 1) else ("unlabelled" if label in (None, -1) else f"invalid label {label}")] += 1
+                known = label is not None and 0 <= label < len(names)
+                counts[names[label] if known else ("unlabelled" if label in (None, -1) else f"invalid label {label}")] += 1
                 if digest:
                     by_digest[digest].append(photo.id)
                 if error:

@@ -5,6 +5,7 @@ at a time, whatever the dataset's size."""
 from __future__ import annotations
 
 import glob as globlib
+import json
 import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,17 +17,16 @@ import numpy as np
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 
+from ..classes import CAT_DOG, FOLDER_SYNONYMS, MIN_PHOTOS_PER_CLASS, run_classes
 from ..errors import DataError
 from ..limits import MAX_PHOTO_BYTES
 
-CLASS_NAMES = ("cat", "dog")
-CLASS_FOLDERS = {"cat": 0, "cats": 0, "dog": 1, "dogs": 1}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".jfif", ".ppm", ".pgm"}
 LABEL_COLUMNS = ("labels", "label")
 IMAGE_COLUMNS = ("image", "img")
 LOCAL_ALTERNATIVES = (
     "a local parquet file, folder of shards or glob in the Bingsu/Cat_and_Dog schema "
-    "(for example ../shared/data/train.parquet), or an image folder ROOT/cat/*, ROOT/dog/*"
+    "(for example ../shared/data/train.parquet), or class folders ROOT/CLASS/* (ROOT/cat/*, ROOT/dog/*)"
 )
 _READ_BATCH_ROWS = 64
 
@@ -45,6 +45,8 @@ class Photo:
 
 class PhotoSource(Protocol):
     description: str
+    # Label i's name, from the data itself (a ClassLabel, class folders); None when it has none.
+    class_names: tuple[str, ...] | None
 
     def __len__(self) -> int: ...
 
@@ -73,6 +75,7 @@ class ParquetSource:
         self._row_counts: list[int] = []
         self._image_column: list[str] = []
         self._label_column: list[str | None] = []
+        self.class_names: tuple[str, ...] | None = None
         for path in self.files:
             try:
                 meta = pq.ParquetFile(path)
@@ -83,13 +86,21 @@ class ParquetSource:
             label = next((c for c in LABEL_COLUMNS if c in schema.names), None)
             if label is None and require_labels:
                 raise DataError(
-                    f"{path} has no 'labels' column (0 = cat, 1 = dog); add one, or use `catdog predict` for unlabelled photos."
+                    f"{path} has no 'labels' column (0 = cat, 1 = dog, or the classes' numbers); add one, or use `catdog predict` "
+                    "for unlabelled photos."
                 )
             if label is not None and not _is_integer(schema.field(label).type):
                 raise DataError(
-                    f"{path}: column '{label}' has type {schema.field(label).type}, but labels must be integers 0 (cat) or 1 (dog)."
+                    f"{path}: column '{label}' has type {schema.field(label).type}, but labels must be integers (0 = cat, 1 = dog, "
+                    "or the classes' numbers)."
                 )
             self._label_column.append(label)
+            names = label_names(schema, label) if label else None
+            if names is not None:
+                if self.class_names is not None and names != self.class_names:
+                    raise DataError(f"{path} names its classes {', '.join(names)}, but {self.files[0]} names them "
+                                    f"{', '.join(self.class_names)}; give shards of one dataset.")
+                self.class_names = names
             self._row_counts.append(meta.metadata.num_rows)
 
     def __len__(self) -> int:
@@ -137,11 +148,25 @@ def _is_integer(arrow_type) -> bool:
     return pat.is_integer(arrow_type)
 
 
+def label_names(schema, column: str) -> tuple[str, ...] | None:
+    """The names of a label column's ClassLabel in the file's `huggingface` metadata (what
+    `datasets` writes), or None when it declares none."""
+    raw = (schema.metadata or {}).get(b"huggingface")
+    if not raw:
+        return None
+    try:
+        feature = json.loads(raw).get("info", {}).get("features", {}).get(column, {})
+    except (ValueError, AttributeError):
+        return None
+    names = feature.get("names") if isinstance(feature, dict) and feature.get("_type") == "ClassLabel" else None
+    return tuple(str(name) for name in names) if names else None
+
+
 def image_column(schema, path: Path) -> str:
     column = next((c for c in IMAGE_COLUMNS if c in schema.names), None)
     if column is None:
         raise DataError(
-            f"{path} has no 'image' column; expected the Bingsu/Cat_and_Dog schema: image {{bytes, path}} and labels (0 = cat, 1 = dog)."
+            f"{path} has no 'image' column; expected the Bingsu/Cat_and_Dog schema: image {{bytes, path}} and integer labels."
         )
     kind = schema.field(column).type
     if pat.is_struct(kind) and kind.get_field_index("bytes") >= 0:
@@ -171,9 +196,10 @@ def image_bytes(images) -> tuple[list[bytes | None], list[str | None]]:
 class FileSource:
     """Image files on disk, each with a label or None."""
 
-    def __init__(self, items: Sequence[tuple[Path, int | None]], description: str):
+    def __init__(self, items: Sequence[tuple[Path, int | None]], description: str, class_names: tuple[str, ...] | None = None):
         self.items = list(items)
         self.description = description
+        self.class_names = class_names
 
     def __len__(self) -> int:
         return len(self.items)
@@ -208,12 +234,27 @@ def visible_files(root: Path) -> list[Path]:
     return found
 
 
+def class_folders(root: Path) -> list[Path]:
+    return [d for d in sorted(root.iterdir(), key=lambda d: d.name) if d.is_dir() and not d.name.startswith(".")]
+
+
 def class_folder_source(root: Path) -> FileSource:
-    classes = [d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in CLASS_FOLDERS]
-    if not classes:
-        raise DataError(f"{root} has no cat/ or dog/ subfolder; put photos in ROOT/cat/ and ROOT/dog/ (cats/dogs, any case, also work).")
-    items = [(path, CLASS_FOLDERS[d.name.lower()]) for d in classes for path in visible_files(d)]
-    return FileSource(items, str(root))
+    """ROOT/NAME/* for each class NAME, labels in the folders' name order (--classes reorders them).
+    cat(s)/ and dog(s)/ in any case are the cat and dog classes."""
+    folders = class_folders(root)
+    if not folders:
+        raise DataError(f"{root} has no class subfolders; put each class's photos in a folder of its own, ROOT/cat/ and ROOT/dog/ "
+                        "for example.")
+    named = {d: FOLDER_SYNONYMS.get(d.name.lower(), d.name) for d in folders}
+    if set(named.values()) == set(CAT_DOG):
+        folders = sorted(folders, key=lambda d: CAT_DOG.index(named[d]))
+    else:
+        named = {d: d.name for d in folders}  # synonyms only make the cat/dog pair, never a "cat" among others
+    names = tuple(dict.fromkeys(named[d] for d in folders))
+    if len(names) != len(folders):
+        raise DataError(f"{root} has two folders for one class ({', '.join(d.name for d in folders)}); merge them.")
+    items = [(path, names.index(named[d])) for d in folders for path in visible_files(d)]
+    return FileSource(items, str(root), names)
 
 
 class ChainSource:
@@ -222,6 +263,8 @@ class ChainSource:
     def __init__(self, sources: Sequence[PhotoSource], description: str):
         self.sources = list(sources)
         self.description = description
+        names = {getattr(s, "class_names", None) for s in self.sources}
+        self.class_names = names.pop() if len(names) == 1 else None
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.sources)
@@ -266,6 +309,8 @@ class HubSource:
         self.label_column = next((c for c in LABEL_COLUMNS if c in features), None)
         if self.image_column is None or (require_labels and self.label_column is None):
             raise DataError(f"{spec} needs an image column and a 'label' or 'labels' column; it has {', '.join(features)}.")
+        label_feature = features.get(self.label_column) if self.label_column else None
+        self.class_names = tuple(label_feature.names) if isinstance(label_feature, datasets.ClassLabel) else None
         self._stream = stream.cast_column(self.image_column, datasets.Image(decode=False))
         self._length = stream.info.splits[self.split].num_examples if stream.info.splits else None
 
@@ -318,7 +363,7 @@ def open_source(spec: str | os.PathLike[str], require_labels: bool = True) -> Ph
         if not matches:
             raise DataError(f"The pattern {text} matches no files; check the path and quote the glob so the shell keeps it.")
         if require_labels:
-            raise DataError(f"The pattern {text} matches image files without labels; use class folders ROOT/cat, ROOT/dog or parquet.")
+            raise DataError(f"The pattern {text} matches image files without labels; use class folders ROOT/CLASS/ or parquet.")
         return FileSource([(p, None) for p in matches if p.is_file()], text)
     path = Path(text).expanduser()
     if not path.exists():
@@ -327,15 +372,18 @@ def open_source(spec: str | os.PathLike[str], require_labels: bool = True) -> Ph
         if path.suffix == ".parquet":
             return ParquetSource([path], text, require_labels)
         if require_labels:
-            raise DataError(f"{path} is a single file without a label; give a parquet file or class folders ROOT/cat, ROOT/dog.")
+            raise DataError(f"{path} is a single file without a label; give a parquet file or class folders ROOT/CLASS/.")
         return FileSource([(path, None)], text)
     shards = sorted(path.glob("*.parquet"))
     if shards:
         return ParquetSource(shards, text, require_labels)
-    if any(d.is_dir() and d.name.lower() in CLASS_FOLDERS for d in path.iterdir()):
+    if require_labels and class_folders(path):
         return class_folder_source(path)
+    if not require_labels and any(d.name.lower() in FOLDER_SYNONYMS for d in class_folders(path)):
+        return class_folder_source(path)  # photos to predict, sorted into cat/ and dog/ already
     if require_labels:
-        raise DataError(f"{path} holds neither parquet files nor cat/ and dog/ subfolders; put photos in {path}/cat and {path}/dog.")
+        raise DataError(f"{path} holds neither parquet files nor class subfolders; put each class's photos in a folder of its own "
+                        f"({path}/cat and {path}/dog, for example).")
     return FileSource([(p, None) for p in visible_files(path)], text)
 
 
@@ -360,31 +408,47 @@ def open_inputs(specs: Sequence[str | os.PathLike[str]]) -> PhotoSource:
 NO_PET_LABEL = -1
 
 
-def check_labels(labels: np.ndarray, description: str, allow_single_class: bool = False) -> np.ndarray:
-    """Refuse labels that are not 0/1 and empty data; for training (not evaluation), single-class data too."""
-    bad = labels[(labels != 0) & (labels != 1)]
+def check_labels(labels: np.ndarray, description: str, classes: Sequence[str] = CAT_DOG,
+                 allow_single_class: bool = False) -> np.ndarray:
+    """Refuse labels outside 0 .. len(classes) - 1 and empty data; for training (not evaluation), a
+    class with too few photos to split too."""
+    bad = labels[(labels < 0) | (labels >= len(classes))]
+    names = ", ".join(f"{i} = {name}" for i, name in enumerate(classes))
     if bad.size:
         shown = ", ".join(sorted({"null" if v == -2 else str(v) for v in bad.tolist()})[:5])
-        hint = (" (-1 marks a photo with no cat or dog: keep those in a file of their own and pass it to evaluate alone or "
+        hint = (" (-1 marks a photo of none of the classes: keep those in a file of their own and pass it to evaluate alone or "
                 "as --ood)" if (bad == NO_PET_LABEL).any() else "")
         raise DataError(
-            f"{description} has {bad.size} row(s) with label {shown}; labels must be 0 (cat) or 1 (dog), so fix or drop those "
+            f"{description} has {bad.size} row(s) with label {shown}; labels must be one of {names}, so fix or drop those "
             f"rows{hint}."
         )
     if labels.size == 0:
-        raise DataError(f"{description} holds no photos; point --data at a parquet file or a folder with cat/ and dog/ photos.")
-    counts = np.bincount(labels, minlength=2)
-    if (counts == 0).any() and not allow_single_class:
-        missing = CLASS_NAMES[int(np.argmin(counts))]
-        raise DataError(f"{description} has only one class (no {missing} photos); training needs both cats and dogs.")
+        raise DataError(f"{description} holds no photos; point --data at a parquet file or a folder with a subfolder per class.")
+    counts = np.bincount(labels, minlength=len(classes))
+    if not allow_single_class:
+        if (counts == 0).sum() == len(classes) - 1:
+            raise DataError(f"{description} has only one class ({classes[int(np.argmax(counts))]}); training needs photos of "
+                            f"two or more ({', '.join(classes)}).")
+        few = [f"{name} ({count})" for name, count in zip(classes, counts) if count < MIN_PHOTOS_PER_CLASS]
+        if few:
+            raise DataError(f"{description} has too few photos of {', '.join(few)} to split off validation photos; give each class "
+                            f"at least {MIN_PHOTOS_PER_CLASS}.")
     return labels
+
+
+def labelled(source: PhotoSource, classes: Sequence[str] = (), allow_single_class: bool = False) -> tuple[tuple[str, ...], np.ndarray]:
+    """(class names, checked labels in their order) of a labelled source: the names `classes` gives
+    (a run's, or --classes) over the data's own (classes.run_classes), the labels checked against them."""
+    names, labels = run_classes(getattr(source, "class_names", None), source.labels(), classes, source.description)
+    return names, check_labels(labels, source.description, names, allow_single_class)
 
 
 class MemorySource:
     """Encoded photos already in memory (bytes from an API call or an upload), labels optional."""
 
     def __init__(self, blobs: Sequence[bytes], names: Sequence[str] | None = None, description: str = "memory",
-                 labels: Sequence[int] | None = None):
+                 labels: Sequence[int] | None = None, class_names: tuple[str, ...] | None = None):
+        self.class_names = class_names
         self.blobs = list(blobs)
         self.names = list(names) if names is not None else [f"photo {i}" for i in range(len(self.blobs))]
         self._labels = None if labels is None else [int(v) for v in labels]

@@ -1,4 +1,5 @@
-"""The classifier: raw 0–255 RGB in, MobileNetV2 scaling inside, frozen backbone, the original head."""
+"""The classifier: raw 0–255 RGB in, MobileNetV2 scaling inside, frozen backbone, the original head
+(Dense 1, sigmoid: p(class 1) for two classes; Dense N, softmax for more)."""
 
 from __future__ import annotations
 
@@ -16,23 +17,28 @@ MODEL_NAME = "catdog_mobilenetv2"
 
 @dataclass
 class Networks:
-    model: Any  # image -> p(dog) (keras.Model; the deployable model adds the pet score)
+    model: Any  # image -> class output (keras.Model; the deployable model adds the "none of these" score)
     features: Any  # image -> pooled backbone features (shares layers with `model`)
-    head: Any  # features -> p(dog) (shares layers with `model`)
+    head: Any  # features -> class output (shares layers with `model`)
     backbone: Any
 
 
 def build_head(config: TrainConfig, name: str = "head"):
+    """The seed's head: dropout, Dense(64, relu), dropout, then one sigmoid unit for two classes (the
+    seed's, kept so that every cat/dog figure stays as it was) or N softmax units for more."""
     import keras
     from keras import layers
 
+    classes = config.class_count
+    last = (layers.Dense(1, activation="sigmoid", dtype="float32") if classes == 2
+            else layers.Dense(classes, activation="softmax", dtype="float32"))
     return keras.Sequential(
         [
             keras.Input((FEATURE_DIM,), name="features"),
             layers.Dropout(config.dropout),
             layers.Dense(config.dense_units, activation="relu"),
             layers.Dropout(config.dropout),
-            layers.Dense(1, activation="sigmoid", dtype="float32"),
+            last,
         ],
         name=name,
     )
@@ -81,8 +87,9 @@ MEAN_LOGIT = "mean_logit"
 
 
 def fold_temperature(model, temperature: float) -> None:
-    """Calibrate in place: sigmoid(z / T) == the head's last Dense with kernel and bias divided by T
-    (in both heads when the answer averages their logits: the mean of z / T is the mean of z over T)."""
+    """Calibrate in place: sigmoid(z / T) (softmax(z / T) for more classes) == the head's last Dense
+    with kernel and bias divided by T (in both heads when the answer averages their logits: the mean of
+    z / T is the mean of z over T)."""
     for name in ("head", FROZEN_HEAD):
         if name == "head" or any(layer.name == name for layer in model.layers):
             last = model.get_layer(name).layers[-1]
@@ -91,14 +98,15 @@ def fold_temperature(model, temperature: float) -> None:
 
 
 def deployable_model(networks: Networks, scorer: PetScorer, weights_path: Path, cut: str | None = None, frozen_head=None):
-    """The model that is saved and exported: raw pixels -> [p(dog), pet score] per photo.
+    """The model that is saved and exported: raw pixels -> [class output, "none of these" score] per
+    photo ([p(class 1), score] for two classes, [p_1..p_N, score] for more).
 
-    p(dog) comes from the classifier as trained. The pet score always comes from the *frozen*
+    The class output comes from the classifier as trained. The pet score always comes from the *frozen*
     ImageNet backbone's pooled features, because its ImageNet classifier and its statistics were fitted
     on those: with a frozen backbone that is the classifier's own pool; when the top of the backbone
     was fine-tuned, a frozen copy of the layers above `cut` (built again from `weights_path`) runs
     beside the tuned ones on the same activations, so the layers below the cut run once. With
-    `frozen_head` (a head trained on those frozen features), p(dog) averages the two heads' logits."""
+    `frozen_head` (a head trained on those frozen features), the class output averages the two heads' logits."""
     import keras
     from keras import layers
 

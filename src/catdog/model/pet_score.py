@@ -70,6 +70,14 @@ SHRINKAGE = 0.01  # added to the covariance, relative to its mean variance
 REFERENCE_PHOTOS = 1024  # nearest-photo similarity against at most this many training photos
 FOLDS = 5
 MAX_FIT_PHOTOS = 20_000  # held-out statistics from at most this many photos (a sample beyond it)
+# For classes other than cat and dog, the ImageNet part of the score ("none of these") is chosen from
+# the training photos: each class contributes the ImageNet classes holding IMAGENET_MASS of its photos'
+# mean probability (at most IMAGENET_PER_CLASS of them), and the lookalikes are the LOOKALIKES ImageNet
+# classes outside those whose classifier weights lie nearest theirs (cosine). For cat and dog the
+# hand-made sets above stay, so that every cat/dog answer is what it was (docs/TRUST.md).
+IMAGENET_MASS = 0.8
+IMAGENET_PER_CLASS = 40
+LOOKALIKES = len(LOOKALIKE_CLASSES)
 
 
 def imagenet_classifier(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -113,11 +121,13 @@ class PetScorer:
     imagenet_kernel: np.ndarray  # int8 [d, 1000]: MobileNetV2's ImageNet classifier, x imagenet_scale per column
     imagenet_scale: np.ndarray  # [1000]
     imagenet_bias: np.ndarray  # [1000]
-    pet_classes: np.ndarray  # int [pets]: ImageNet classes that are cats or dogs (PET_CLASSES); the rest are "not pet"
-    lookalike_classes: np.ndarray  # int [lookalikes]: ImageNet classes of lookalike animals (LOOKALIKE_CLASSES)
+    # int [pets]: ImageNet classes that the run's classes are (PET_CLASSES, the cats and dogs, for a cat/dog
+    # run; imagenet_sets for others); the rest are "not pet"
+    pet_classes: np.ndarray
+    lookalike_classes: np.ndarray  # int [lookalikes]: ImageNet classes that look like them and are not (LOOKALIKE_CLASSES)
     reference: np.ndarray  # int8 [r, d]: unit-length features of training photos, x reference_scale per row
     reference_scale: np.ndarray  # [r]
-    class_means: np.ndarray  # [2, d]
+    class_means: np.ndarray  # [classes, d]
     directions: np.ndarray  # int8 [d, k]: leading eigenvectors of the shared covariance, x directions_scale per column
     directions_scale: np.ndarray  # [k]
     inverse_variances: np.ndarray  # [k]
@@ -145,7 +155,7 @@ class PetScorer:
         return np.stack([pets - others, similarity, -np.log(self.distances(f).min(axis=1))], axis=1)
 
     def distances(self, features: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distance to each class mean [n, 2]: the kept directions with their
+        """Squared Mahalanobis distance to each class mean [n, classes]: the kept directions with their
         own variances, the rest with one shared variance."""
         out = []
         directions = dequantized(self.directions, self.directions_scale, 0)
@@ -181,11 +191,36 @@ class PetScorer:
         return {f.name: stored(getattr(self, f.name)) for f in fields(self)}
 
 
-def _density(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def imagenet_sets(features: np.ndarray, labels: np.ndarray, classes: int,
+                  imagenet: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(ImageNet classes the run's classes are, ImageNet classes that look like them) for a run of
+    classes other than cat and dog (see IMAGENET_MASS): chosen from the training photos' own ImageNet
+    probabilities, so no list is made by hand."""
+    if imagenet is None:
+        return np.array(PET_CLASSES), np.array(LOOKALIKE_CLASSES)  # unused: the signal and the gate are off
+    kernel, bias = (np.asarray(a, np.float64) for a in imagenet)
+    logits = np.asarray(features, np.float64) @ kernel + bias
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    chosen: set[int] = set()
+    for c in range(classes):
+        mean = probabilities[labels == c].mean(axis=0)
+        order = np.argsort(-mean)
+        covered = int(np.searchsorted(np.cumsum(mean[order]), IMAGENET_MASS)) + 1
+        chosen.update(int(i) for i in order[:min(covered, IMAGENET_PER_CLASS)])
+    inside = np.array(sorted(chosen))
+    unit = kernel / np.maximum(np.linalg.norm(kernel, axis=0, keepdims=True), 1e-12)
+    nearness = (unit.T @ unit[:, inside]).max(axis=1)
+    nearness[inside] = -np.inf
+    return inside, np.sort(np.argsort(-nearness)[:LOOKALIKES])
+
+
+def _density(features: np.ndarray, labels: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Class means and the shared covariance's leading directions and inverse variances."""
     import scipy.linalg  # training side only
 
-    means = np.stack([features[labels == c].mean(axis=0) for c in (0, 1)])
+    # (a class with no photo left in a held-out fold of tiny data takes the mean of all)
+    means = np.stack([features[labels == c].mean(axis=0) if (labels == c).any() else features.mean(axis=0) for c in range(classes)])
     centred = features - means[labels.astype(int)]
     covariance = centred.T @ centred / len(features)
     dim = len(covariance)
@@ -199,7 +234,7 @@ def _density(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _unstandardised(features: np.ndarray, labels: np.ndarray, imagenet: tuple[np.ndarray, np.ndarray] | None,
-                    seed: int) -> PetScorer:
+                    seed: int, classes: int, sets: tuple[np.ndarray, np.ndarray]) -> PetScorer:
     dim = features.shape[1]
     if imagenet is None:  # no ImageNet classifier: that signal is a constant with weight 0
         kernel, bias = np.zeros((dim, 1000), np.float32), np.zeros(1000, np.float32)
@@ -207,19 +242,19 @@ def _unstandardised(features: np.ndarray, labels: np.ndarray, imagenet: tuple[np
         kernel, bias = imagenet
     rng = np.random.default_rng(seed)
     reference = features if len(features) <= REFERENCE_PHOTOS else features[rng.choice(len(features), REFERENCE_PHOTOS, replace=False)]
-    means, directions, inverse_variances, residual = _density(features, labels)
+    means, directions, inverse_variances, residual = _density(features, labels, classes)
     weights = np.array(WEIGHTS if imagenet is not None else (0.0, *WEIGHTS[1:]), dtype=np.float64)
     # Without the ImageNet classifier there is no gate: its term stays far above any threshold (finite,
     # so that every export format carries it as an ordinary constant).
     gate = np.array([NO_GATE, 0.0, -NO_GATE]) if imagenet is None else np.array([0.0, GATE_SLOPE, 0.0])
-    return PetScorer(*quantized(kernel, 0), np.asarray(bias, np.float32), np.array(PET_CLASSES), np.array(LOOKALIKE_CLASSES),
+    return PetScorer(*quantized(kernel, 0), np.asarray(bias, np.float32), *sets,
                      *quantized(_unit(reference), 1), means, *quantized(directions, 0), inverse_variances, residual,
                      np.zeros(3), np.ones(3), weights / weights.sum(), gate)
 
 
 def fit_pet_scorer(train_views: list[np.ndarray], train_labels: np.ndarray, imagenet: tuple[np.ndarray, np.ndarray] | None,
                    seed: int, validation_views: list[np.ndarray] | None = None,
-                   rate: float = 0.0075) -> tuple[PetScorer, float, np.ndarray, np.ndarray]:
+                   rate: float = 0.0075, cat_dog: bool = True) -> tuple[PetScorer, float, np.ndarray, np.ndarray]:
     """Fit on the training photos' pooled features (views[0] = the photos; further views, such as
     mirror images, are averaged when predictions average them). Returns the scorer, its "neither"
     threshold, and the held-out scores of the training photos (out-of-fold) and of the validation
@@ -228,19 +263,22 @@ def fit_pet_scorer(train_views: list[np.ndarray], train_labels: np.ndarray, imag
 
     The threshold is the `rate` quantile of the held-out averages; the gate's term is set to cross it
     at the GATE_RATE quantile of the held-out lookalike log-odds, so a few more held-out photos than
-    `rate` fall under it: those ImageNet calls wild."""
+    `rate` fall under it: those ImageNet calls wild. `cat_dog`: the run's classes are cat and dog (the
+    hand-made ImageNet sets); otherwise they are chosen from the training photos (imagenet_sets)."""
     features, labels = np.asarray(train_views[0], np.float64), np.asarray(train_labels).astype(int)
+    classes = int(labels.max()) + 1
+    sets = (np.array(PET_CLASSES), np.array(LOOKALIKE_CLASSES)) if cat_dog else imagenet_sets(features, labels, classes, imagenet)
     rng = np.random.default_rng(seed)
     sample = np.arange(len(features)) if len(features) <= MAX_FIT_PHOTOS else np.sort(rng.choice(len(features), MAX_FIT_PHOTOS, replace=False))
     held_out = np.zeros((len(sample), 3))
-    folds = np.array_split(rng.permutation(len(sample)), min(FOLDS, max(2, int(np.bincount(labels).min()))))
+    folds = np.array_split(rng.permutation(len(sample)), min(FOLDS, max(2, int(np.bincount(labels, minlength=classes).min()))))
     for fold in folds:
         rows = sample[fold]
         keep = np.ones(len(features), dtype=bool)
         keep[rows] = False
-        scorer = _unstandardised(features[keep], labels[keep], imagenet, seed)
+        scorer = _unstandardised(features[keep], labels[keep], imagenet, seed, classes, sets)
         held_out[fold] = np.mean([scorer.components(view[rows]) for view in train_views], axis=0)
-    final = _unstandardised(features, labels, imagenet, seed)
+    final = _unstandardised(features, labels, imagenet, seed, classes, sets)
     # The gate needs no fitting (ImageNet's classifier is fixed): its held-out value is its value.
     held_gate = np.mean([final.lookalike_log_odds(view[sample]) for view in train_views], axis=0)
     if validation_views:

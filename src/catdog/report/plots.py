@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..decide import ANSWERS
+from ..decide import Decision
 from ..files import atomic_path
 
 
@@ -45,55 +45,71 @@ def plot_history(history: Sequence[dict], path: Path) -> Path:
     return _save(plt, fig, path)
 
 
-def plot_confusion(matrix: Sequence[Sequence[int]], path: Path, title: str) -> Path:
-    """True cat/dog against the answer (cat, dog and, with a third column, neither); the title gives
-    the answer accuracy and the share refused, counted as users see them."""
-    plt, fig, ax = _figure(figsize=(5.2 if len(matrix[0]) == 3 else 4.4, 4))
+def plot_confusion(matrix: Sequence[Sequence[int]], path: Path, title: str, decision: Decision = Decision()) -> Path:
+    """True class against the answer (the classes and, with one more column, the refusal); the title
+    gives the answer accuracy and the share refused, counted as users see them."""
     values = np.asarray(matrix)
+    classes = len(decision.classes)
+    side = 0.75 * classes + 2.9
+    plt, fig, ax = _figure(figsize=(side + (0.8 if values.shape[1] > classes else 0), side - 0.4))
     ax.imshow(values, cmap="Blues")
     for (row, col), count in np.ndenumerate(values):
         ax.text(col, row, str(count), ha="center", va="center",
-                color="white" if count > values.max() / 2 else "black", fontsize=14)
-    answers = ANSWERS[: values.shape[1]]
-    ax.set_xticks(range(len(answers)), answers)
-    ax.set_yticks([0, 1], ["cat", "dog"])
+                color="white" if count > values.max() / 2 else "black", fontsize=14 if classes <= 3 else 10)
+    answers = decision.answers[: values.shape[1]]
+    ax.set_xticks(range(len(answers)), answers, rotation=0 if classes <= 3 else 45, ha="center" if classes <= 3 else "right")
+    ax.set_yticks(range(classes), decision.classes)
     ax.set_xlabel("answered")
     ax.set_ylabel("true")
-    right, total = np.trace(values[:, :2]), max(values.sum(), 1)
-    refused = values[:, 2:].sum() / total
+    right, total = np.trace(values[:, :classes]), max(values.sum(), 1)
+    refused = values[:, classes:].sum() / total
     ax.set_title(f"{title}\nanswer accuracy {right / total:.1%}, refused {refused:.1%}", fontsize=10)
     return _save(plt, fig, path)
 
 
-def plot_roc(labels: np.ndarray, p_dog: np.ndarray, path: Path, title: str) -> Path:
+def plot_roc(labels: np.ndarray, p: np.ndarray, path: Path, title: str, decision: Decision = Decision()) -> Path:
+    """The ROC curve of p(class 1) for two classes; one curve per class (one against the rest) for more."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     plt, fig, ax = _figure(figsize=(4.6, 4.4))
-    if len(np.unique(labels)) == 2:
-        fpr, tpr, _ = roc_curve(labels, p_dog)
-        ax.plot(fpr, tpr, label=f"AUC {roc_auc_score(labels, p_dog):.4f}")
-        ax.legend(loc="lower right")
+    probabilities, classes = decision.probabilities(p), decision.classes
+    curves = [(1, None)] if len(classes) == 2 else [(c, classes[c]) for c in range(len(classes))]
+    for column, name in curves:
+        truth = np.asarray(labels) == column
+        if 0 < truth.sum() < len(truth):
+            fpr, tpr, _ = roc_curve(truth, probabilities[:, column])
+            auc = roc_auc_score(truth, probabilities[:, column])
+            ax.plot(fpr, tpr, label=f"AUC {auc:.4f}" if name is None else f"{name} (AUC {auc:.4f})")
+    if ax.get_lines():
+        ax.legend(loc="lower right", fontsize=10 if len(curves) == 1 else 8)
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
-    ax.set_xlabel("false positive rate (cats called dog)")
-    ax.set_ylabel("true positive rate (dogs called dog)")
+    first, second = classes[0], classes[1]
+    ax.set_xlabel(f"false positive rate ({first}s called {second})" if len(classes) == 2 else "false positive rate (others called the class)")
+    ax.set_ylabel(f"true positive rate ({second}s called {second})" if len(classes) == 2 else "true positive rate (the class called it)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return _save(plt, fig, path)
 
 
-def plot_prediction_grid(pixels: np.ndarray, labels: Sequence[int | None], p_dog: Sequence[float],
-                         answers: Sequence[int], path: Path, columns: int = 4, title: str | None = None) -> Path:
-    """Photo, answer and p(dog); green when right, red when wrong ("neither" on a pet is wrong), as the
-    original's module_test.png, under `title` (what was picked). `answers` are decide.Decision codes."""
+def plot_prediction_grid(pixels: np.ndarray, labels: Sequence[int | None], p: Sequence,
+                         answers: Sequence[int], path: Path, columns: int = 4, title: str | None = None,
+                         decision: Decision = Decision()) -> Path:
+    """Photo, answer and its probability (p(dog) for cat/dog, as the original's module_test.png); green
+    when right, red when wrong (a refusal of a photo of a class is wrong), under `title` (what was
+    picked). `p` is each photo's class output, `answers` are `decision`'s codes."""
+    probabilities = decision.probabilities(np.asarray(p, dtype=np.float64))
     count = len(pixels)
     rows = max(1, int(np.ceil(count / columns)))
     plt, fig, axes = _figure(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, label, p, answer in zip(axes.flat, pixels, labels, p_dog, answers):
+    cat_dog = decision.refusal == "neither"
+    for ax, image, label, row, answer in zip(axes.flat, pixels, labels, probabilities, answers):
         colour = "black" if label is None or label < 0 else ("green" if label == answer else "red")
         ax.imshow(image)
-        ax.set_title(f"{ANSWERS[answer]} (p(dog) {p:.1%})", color=colour, fontsize=11)
+        shown = (f"p(dog) {row[1]:.1%}" if cat_dog else f"p {row[answer]:.1%}" if answer < len(row)
+                 else f"likeliest {decision.classes[int(np.argmax(row))]}")
+        ax.set_title(f"{decision.answers[answer]} ({shown})", color=colour, fontsize=11)
     if title:
         fig.suptitle(title, fontsize=12)
     return _save(plt, fig, path)
@@ -105,7 +121,8 @@ def plot_reliability(labels: np.ndarray, before: np.ndarray, after: np.ndarray, 
     from ..evaluate.metrics import expected_calibration_error
 
     plt, fig, ax = _figure(figsize=(5, 4.6))
-    ax.plot([0.5, 1], [0.5, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    chance = 1.0 / (2 if np.ndim(before) == 1 else np.shape(before)[1])
+    ax.plot([chance, 1], [chance, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
     for name, p in (("before", before), ("after", after)):
         bins = [b for b in reliability_bins(labels, p) if b["count"]]
         ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-",

@@ -215,7 +215,7 @@ def model_card(run: RunFolder, folder: Path | None = None) -> str:
 
     from ..runtime.manifest import usable_exports
 
-    saved, metrics, report = run.read_config(), _read_json(run, METRICS_FILE), _read_json(run, DATA_REPORT_FILE)
+    saved, metrics, report = run.read_config().to_dict(), _read_json(run, METRICS_FILE), _read_json(run, DATA_REPORT_FILE)
     config = saved.get("config", {})
     exports = usable_exports(run)
     relative = os.path.relpath(run.path, folder) if folder is not None else "."

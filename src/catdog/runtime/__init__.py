@@ -23,12 +23,24 @@ class Engine(Protocol):
         ...
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
-        """uint8 [n, s, s, 3] RGB -> float [n] probability of dog."""
+        """uint8 [n, s, s, 3] RGB -> the class output: p(class 1) [n] (p(dog)) for two classes, [n, N] for more."""
         ...
 
     def scores(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(p(dog), pet score or None)."""
+        """(class output, pet score or None)."""
         ...
+
+
+def split_output(output: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A model's raw output [n, outputs] as (class output, pet score or None): the last column is the
+    pet score ("none of these" score) when there is more than one; of the rest, one column is
+    p(class 1) of a two-class model (returned as [n]), N columns are N classes' probabilities."""
+    output = np.asarray(output, dtype=np.float32)
+    output = output.reshape(len(output), -1)
+    if output.shape[1] == 1:  # models saved before the pet score
+        return output[:, 0], None
+    classes = output[:, :-1]
+    return (classes[:, 0] if classes.shape[1] == 1 else classes), output[:, -1]
 
 
 def default_threads() -> int:
@@ -44,11 +56,10 @@ class EngineBase:
         raise NotImplementedError
 
     def scores(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(p(dog) [n], pet score [n] or None for models saved without one)."""
+        """(class output [n] or [n, N], pet score [n] or None for models saved without one)."""
         if len(pixels) == 0:
             return np.zeros(0, dtype=np.float32), None
-        output = np.asarray(self.run(pixels), dtype=np.float32).reshape(len(pixels), -1)
-        return output[:, 0], (output[:, 1] if output.shape[1] > 1 else None)
+        return split_output(np.asarray(self.run(pixels), dtype=np.float32).reshape(len(pixels), -1))
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         return self.scores(pixels)[0]

@@ -38,7 +38,7 @@ def open_engine(run: RunFolder, engine: str = "auto", threads: int | None = None
                 opened[fmt] = _open_export(run, fmt, threads)
                 return opened[fmt]
 
-            size = int(run.read_config().get("config", {}).get("image_size", 224))
+            size = run.read_config().image_size
             speeds = measured_speeds(exports, threads or default_threads(), candidate, size)
             fastest = max(speeds, key=lambda fmt: speeds[fmt])
             return opened.get(fastest) or _open_export(run, fastest, threads)

@@ -1,8 +1,8 @@
 """LiteRT (TensorFlow Lite) engine, from the ai-edge-litert package.
 
-Our TFLite files are made for MediaPipe: they give three scores [cat, dog, neither] (decide.Decision
-.scores), and the int8 file takes uint8 pixels. The engine turns the scores back into the
-[p(dog), pet score] every engine returns, with the run's decision settings."""
+Our TFLite files are made for MediaPipe: they give N + 1 scores, [cat, dog, neither] for a cat/dog run
+(decide.Decision.scores), and the int8 file takes uint8 pixels. The engine turns the scores back into
+the [class output, pet score] every engine returns, with the run's decision settings."""
 
 from __future__ import annotations
 
@@ -34,9 +34,11 @@ class TfliteEngine(EngineBase):
         self._output = self.interpreter.get_output_details()[0]
         self.image_size = int(self._input["shape"][1])
         self._input_dtype = np.dtype(self._input["dtype"])
-        self._scores = int(self._output["shape"][-1]) == 3
+        width = int(self._output["shape"][-1])
+        # A file of answer scores has one per answer; files from before those existed give [p(dog), pet score].
+        self._scores = width == 3 if decision is None else width == len(decision.answers)
         if self._scores and decision is None:
-            raise ModelError(f"{path} gives three scores; open it through its run folder (catdog predict --model RUN).")
+            raise ModelError(f"{path} gives answer scores; open it through its run folder (catdog predict --model RUN).")
         self.decision = decision
         self._batch: int | None = None
         # One interpreter holds one set of tensors: calls from several threads must take turns.

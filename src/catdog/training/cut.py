@@ -116,7 +116,8 @@ def view_batches(views: list[np.ndarray], labels: np.ndarray, batch_size: int, s
 
 def fine_tune_blocks(networks: Networks, train_views: list[np.ndarray], train_labels: np.ndarray,
                      val: tuple[np.ndarray, np.ndarray], config: TrainConfig, first_epoch: int,
-                     initial_epoch: int = 0, extra_callbacks: list | None = None) -> list[dict]:
+                     initial_epoch: int = 0, extra_callbacks: list | None = None,
+                     class_weight: dict[int, float] | None = None) -> list[dict]:
     """Fine-tune the top `config.fine_tune_blocks` blocks and the head on cached activations; the
     saved model (which shares these layers) changes with them. `initial_epoch` > 0 continues."""
     import keras
@@ -135,7 +136,7 @@ def fine_tune_blocks(networks: Networks, train_views: list[np.ndarray], train_la
     try:
         history = model.fit(
             batches, validation_data=val, batch_size=config.batch_size, epochs=config.fine_tune_epochs,
-            initial_epoch=initial_epoch, verbose=0,
+            initial_epoch=initial_epoch, verbose=0, class_weight=class_weight,
             callbacks=[early_stopping(config), *(extra_callbacks or []),
                        rich_progress("Fine-tuning", config.fine_tune_epochs, len(batches))],
         )

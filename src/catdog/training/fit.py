@@ -26,9 +26,20 @@ def early_stopping(config: TrainConfig):
 
 
 def loss_function(config: TrainConfig):
+    """The seed's binary cross-entropy for two classes; categorical cross-entropy on integer labels for
+    more (one-hot inside, so that label smoothing works and labels stay one number per photo everywhere)."""
     import keras
+    from keras import ops
 
-    return keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+    if config.class_count == 2:
+        return keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+    classes, smoothing = config.class_count, config.label_smoothing
+
+    def categorical_crossentropy(y_true, y_pred):
+        onehot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
+        return keras.losses.categorical_crossentropy(onehot, y_pred, label_smoothing=smoothing)
+
+    return categorical_crossentropy
 
 
 def optimizer(config: TrainConfig, learning_rate):
@@ -58,13 +69,14 @@ def fine_tune_optimizer(config: TrainConfig, steps_per_epoch: int, initial_epoch
 
 
 def fit_head(networks: Networks, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-             config: TrainConfig, extra_callbacks: list | None = None) -> list[dict]:
-    """Train the head on cached backbone features: the original recipe, without rerunning the backbone."""
+             config: TrainConfig, extra_callbacks: list | None = None, class_weight: dict[int, float] | None = None) -> list[dict]:
+    """Train the head on cached backbone features: the original recipe, without rerunning the backbone.
+    `class_weight` weighs each class's photos in the loss (classes.class_weights)."""
     head = networks.head
     head.compile(optimizer=optimizer(config, config.learning_rate), loss=loss_function(config), metrics=["accuracy"])
     history = head.fit(
         train[0], train[1], batch_size=config.batch_size, epochs=config.max_epochs, validation_data=val,
-        shuffle=True, verbose=0,
+        shuffle=True, verbose=0, class_weight=class_weight,
         callbacks=[early_stopping(config), *(extra_callbacks or []), rich_progress("Training head", config.max_epochs)],
     )
     return history_rows(history, "head", 1)
@@ -100,7 +112,7 @@ def unfreeze_top(backbone, count: int) -> int:
 
 
 def fine_tune(networks: Networks, train: PixelStore, val: PixelStore, config: TrainConfig, first_epoch: int,
-              initial_epoch: int = 0, extra_callbacks: list | None = None) -> list[dict]:
+              initial_epoch: int = 0, extra_callbacks: list | None = None, class_weight: dict[int, float] | None = None) -> list[dict]:
     """Fine-tune the top `config.fine_tune` backbone layers; `initial_epoch` > 0 continues a run that
     was stopped after that many epochs."""
     import keras
@@ -117,7 +129,7 @@ def fine_tune(networks: Networks, train: PixelStore, val: PixelStore, config: Tr
     try:
         history = model.fit(
             train_batches, validation_data=val_batches, epochs=config.fine_tune_epochs, initial_epoch=initial_epoch,
-            verbose=0, callbacks=[early_stopping(config), *(extra_callbacks or []),
+            verbose=0, class_weight=class_weight, callbacks=[early_stopping(config), *(extra_callbacks or []),
                                   rich_progress("Fine-tuning", config.fine_tune_epochs, len(train_batches))],
         )
     finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,14 @@ import keras
 import numpy as np
 from PIL import Image
 
+from ..classes import class_weights, is_cat_dog
 from ..config import TrainConfig
 from ..data.data_report import DataReport, label_counts
-from ..data.sources import PhotoSource, check_labels
+from ..data.sources import PhotoSource, labelled
 from ..data.split import stratified_split
-from ..decide import refusal_points
+from ..decide import Decision, refusal_points
 from ..errors import DataError, ModelError, UsageError
-from ..evaluate.calibration import apply_temperature, fit_temperature, logits
+from ..evaluate.calibration import apply_temperature, fit_temperature, mean_logit
 from ..evaluate.metrics import expected_calibration_error
 from ..files import file_digest
 from ..model.backbone import resolve_classifier_weights, resolve_weights
@@ -59,7 +60,8 @@ class Part:
 class Fitted:
     """What a fit produces; Classifier keeps it as its fitted attributes."""
 
-    model: Any  # the deployable keras.Model: raw pixels -> [p(dog), pet score]
+    model: Any  # the deployable keras.Model: raw pixels -> [class output, pet score]
+    classes: tuple[str, ...]  # the class names, label order
     history: list[dict]
     data_report: DataReport
     validation: tuple[PhotoSource, np.ndarray]
@@ -87,15 +89,17 @@ class Trainer:
         self.ray = ray
         self.strategy = strategy_for(config)
         self.interrupt = TrainingInterrupt()
+        self.class_weight: dict[int, float] | None = None  # per label, from config.class_weight and the training photos
 
     def fit(self, source: PhotoSource, validation_source: PhotoSource | None = None) -> Fitted:
         with self.interrupt.installed():
             return self._fit(source, validation_source)
 
     def _fit(self, source: PhotoSource, validation_source: PhotoSource | None) -> Fitted:
-        config = self.config
+        classes, labels = labelled(source, self.config.classes)
+        # From here on the settings name the classes: the head's size and config.json follow them.
+        config = self.config = replace(self.config, classes=classes)
         keras.utils.set_random_seed(config.seed)
-        labels = check_labels(source.labels(), source.description)
         if validation_source is None:
             train_indices, val_indices = stratified_split(labels, config.val_split, config.seed)
             val_source, val_labels = source, labels
@@ -103,11 +107,11 @@ class Trainer:
             if self.ray is not None:
                 raise UsageError("Training on Ray computes the frozen features of its own data only; leave "
                                  "validation_data out (or train without Ray).")
-            val_source, val_labels = validation_source, check_labels(validation_source.labels(), validation_source.description)
+            val_source, val_labels = validation_source, labelled(validation_source, classes)[1]
             train_indices, val_indices = np.arange(len(labels)), np.arange(len(val_labels))
         if config.exclude:
             train_indices, val_indices = self._without_excluded(labels, train_indices, val_indices, validation_source is None)
-        report = DataReport(source.description, rows=len(labels), counts=label_counts(labels))
+        report = DataReport(source.description, rows=len(labels), counts=label_counts(labels, classes))
 
         weights = resolve_weights(config.weights)
         networks = build_networks(config, weights)
@@ -116,6 +120,9 @@ class Trainer:
         # The validation photos' mirror images calibrate what test-time augmentation will predict.
         val = cache.part(val_source, val_labels, val_indices, views=2 if self.tta else 1)
         log(f"Training on {len(train.kept)} photos, validating on {len(val.kept)} ({len(report.skipped)} skipped).")
+        self.class_weight = class_weights(config.class_weight, classes, train.labels.astype(np.int64))
+        if self.class_weight:
+            log("Class weights: " + ", ".join(f"{classes[i]} {w:.3g}" for i, w in self.class_weight.items()))
 
         # Frozen pooled features of every view, before any fine-tuning: the head phase trains on them
         # and the pet score is fitted on them.
@@ -133,7 +140,7 @@ class Trainer:
         model = deployable_model(networks, scorer, weights, self.strategy.frozen_cut(networks), frozen_head)
         temperature, calibration = self._fit_temperature(model, val_p, val.labels.astype(int))
         tail = self.strategy.tail(networks, model)
-        return Fitted(model, history, report, (val.source, val.kept), temperature, calibration, threshold, PET_SLOPE, scorer,
+        return Fitted(model, classes, history, report, (val.source, val.kept), temperature, calibration, threshold, PET_SLOPE, scorer,
                       points, None if tail is None else CachedScores(cache, tail))
 
     def _without_excluded(self, labels: np.ndarray, train_indices: np.ndarray, val_indices: np.ndarray,
@@ -162,7 +169,7 @@ class Trainer:
             return checkpoint["history"]
         with self.interrupt.fitting():
             history = fit_head(networks, (np.concatenate(train_views), np.tile(y_train, len(train_views))), val, self.config,
-                               [self.interrupt.callback()])
+                               [self.interrupt.callback()], self.class_weight)
         if self.checkpointer:
             self.checkpointer.save(networks.model, "head", history, 0, min(row["val_loss"] for row in history), improved=True)
         return history
@@ -200,36 +207,39 @@ class Trainer:
         # the threshold is chosen on the same average where both views were computed.
         views = 2 if self.tta and len(train_views) > 1 and len(val_views) > 1 else 1
         scorer, threshold, held_out, averages = fit_pet_scorer(train_views[:views], y_train, imagenet, self.config.seed,
-                                                               val_views[:views], self.config.neither_rate)
-        refused = float(np.mean(held_out < threshold))
-        log(f"'neither' threshold {threshold:.3f}: {refused:.2%} of {len(held_out)} held-out training photos under it.")
+                                                               val_views[:views], self.config.neither_rate,
+                                                               cat_dog=is_cat_dog(self.config.classes))
+        decision = Decision(neither_below=threshold, classes=self.config.classes)
+        refused = float(np.mean(decision.refused(held_out)))
+        log(f"'{decision.refusal}' threshold {threshold:.3f}: {refused:.2%} of {len(held_out)} held-out training photos under it.")
         return scorer, threshold, refusal_points(averages, self.config.neither_rate, threshold)
 
     def _frozen_head(self, train_views: list[np.ndarray], y_train: np.ndarray, val_views: list[np.ndarray],
                      y_val: np.ndarray, tuned_val_p: np.ndarray) -> tuple[Any, np.ndarray]:
         """A head trained on the frozen backbone's pooled features (as the head phase trains, on every
-        view), and the validation p(dog) [n, views] of the two heads' mean logit."""
+        view), and the validation class outputs [n, views(, N)] of the two heads' mean logit."""
         head = build_head(self.config, name=FROZEN_HEAD)
         with self.interrupt.fitting():
             fit_head(Networks(model=None, features=None, head=head, backbone=None),
                      (np.concatenate(train_views), np.tile(y_train, len(train_views))), (val_views[0], y_val), self.config,
-                     [self.interrupt.callback()])
-        frozen_p = np.stack([np.asarray(head.predict(v, batch_size=256, verbose=0))[:, 0] for v in val_views], axis=1)
+                     [self.interrupt.callback()], self.class_weight)
+        frozen_p = np.stack([class_part(head.predict(v, batch_size=256, verbose=0)) for v in val_views], axis=1)
         # As model.layers.MeanLogit computes it in the saved model.
-        return head, 1.0 / (1.0 + np.exp(-(logits(tuned_val_p) + logits(frozen_p)) / 2))
+        return head, mean_logit([tuned_val_p, frozen_p], self.config.class_count)
 
     def _fit_temperature(self, model, val_p: np.ndarray, val_labels: np.ndarray) -> tuple[float | None, dict]:
         """Temperature scaling on the validation photos only, folded into the head (so into the
-        deployable model and every export). `val_p` is [n, views]: with test-time augmentation the
-        views are averaged after calibration, as predict does."""
+        deployable model and every export). `val_p` is [n, views] ([n, views, N] for more than two
+        classes): with test-time augmentation the views are averaged after calibration, as predict does."""
         if not self.config.calibrate:
             return None, {}
-        temperature = fit_temperature(val_p, val_labels)
+        classes = self.config.class_count
+        temperature = fit_temperature(val_p, val_labels, classes)
         fold_temperature(model, temperature)
         return temperature, {
             "temperature": temperature,
             "validation_ece_before": expected_calibration_error(val_labels, val_p.mean(axis=1)),
-            "validation_ece_after": expected_calibration_error(val_labels, apply_temperature(val_p, temperature).mean(axis=1)),
+            "validation_ece_after": expected_calibration_error(val_labels, apply_temperature(val_p, temperature, classes).mean(axis=1)),
         }
 
 
@@ -237,9 +247,16 @@ def head_epochs(history: list[dict]) -> int:
     return sum(1 for row in history if row["phase"] == "head")
 
 
+def class_part(outputs: np.ndarray) -> np.ndarray:
+    """A head's predictions as class outputs: p(class 1) [n] for two classes, [n, N] for more."""
+    outputs = np.asarray(outputs)
+    outputs = outputs.reshape(len(outputs), -1)
+    return outputs[:, 0] if outputs.shape[1] == 1 else outputs
+
+
 def head_outputs(networks: Networks, views: list[np.ndarray]) -> np.ndarray:
-    """p(dog) of pooled features through the head, [n, views]."""
-    return np.stack([np.asarray(networks.head.predict(v, batch_size=256, verbose=0))[:, 0] for v in views], axis=1)
+    """The class output of pooled features through the head, [n, views] ([n, views, N] for more classes)."""
+    return np.stack([class_part(networks.head.predict(v, batch_size=256, verbose=0)) for v in views], axis=1)
 
 
 class ViewCache:
@@ -414,11 +431,11 @@ class TopLayersOnPixels(HeadOnly):
                 if done < config.fine_tune_epochs:
                     with trainer.interrupt.fitting():
                         history = history + fine_tune(networks, train_store, val_store, config, head_epochs(history) + 1,
-                                                      done, callbacks)
+                                                      done, callbacks, trainer.class_weight)
                 history = trainer.keep_best(networks, history)
-                # p(dog) through the tuned model, from the store: the photos are decoded once.
-                val_p = np.concatenate([store_outputs(networks.model, val_store, config.batch_size, mirror)
-                                        for mirror in ((False, True) if len(val.views) > 1 else (False,))], axis=1)
+                # The class output through the tuned model, from the store: the photos are decoded once.
+                val_p = np.stack([class_part(store_outputs(networks.model, val_store, config.batch_size, mirror))
+                                  for mirror in ((False, True) if len(val.views) > 1 else (False,))], axis=1)
             finally:
                 train_store.close()
                 val_store.close()
@@ -451,7 +468,7 @@ class TopBlocksOnActivations:
             callbacks = trainer.fine_tune_callbacks(networks, history)
             with trainer.interrupt.fitting():
                 history = history + fine_tune_blocks(networks, train.views, train.labels, (val.views[0], val.labels), config,
-                                                     head_epochs(history) + 1, done, callbacks)
+                                                     head_epochs(history) + 1, done, callbacks, trainer.class_weight)
         history = trainer.keep_best(networks, history)
         return history, head_outputs(networks, self.pooled(networks, val.views))
 
