@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -114,7 +116,8 @@ def png_with_declared_size(width: int, height: int) -> bytes:
 
 
 def read_rows(path: Path, count: int | None = None, per_class: int | None = None, seed: int = 0) -> list[dict]:
-    """Rows {bytes, path, label} of a shared parquet file: the first `count`, or `per_class` of each class."""
+    """Rows {bytes, path, label} of a shared parquet file: the first `count`, or `per_class` of each
+    class (of every class the file has)."""
     table = pq.read_table(path)
     images = table.column("image").to_pylist()
     labels = table.column("labels").to_pylist()
@@ -122,7 +125,7 @@ def read_rows(path: Path, count: int | None = None, per_class: int | None = None
     if per_class is not None:
         rng = np.random.default_rng(seed)
         chosen = []
-        for value in (0, 1):
+        for value in sorted({r["label"] for r in rows if r["label"] is not None and r["label"] >= 0}):
             members = [r for r in rows if r["label"] == value]
             chosen += [members[i] for i in rng.permutation(len(members))[:per_class]]
         order = rng.permutation(len(chosen))
@@ -130,13 +133,17 @@ def read_rows(path: Path, count: int | None = None, per_class: int | None = None
     return rows[:count] if count is not None else rows
 
 
-def write_parquet(path: Path, rows: list[dict]) -> Path:
-    """A parquet file in the Bingsu/Cat_and_Dog schema."""
+def write_parquet(path: Path, rows: list[dict], class_names: Sequence[str] | None = None) -> Path:
+    """A parquet file in the Bingsu/Cat_and_Dog schema; with `class_names`, its labels' ClassLabel
+    in the file's huggingface metadata, as `datasets` writes it."""
     table = pa.table({
         "image": pa.array([{"bytes": r["bytes"], "path": r["path"]} for r in rows],
                           type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
         "labels": pa.array([r["label"] for r in rows], type=pa.int64()),
     })
+    if class_names is not None:
+        features = {"image": {"_type": "Image"}, "labels": {"names": list(class_names), "_type": "ClassLabel"}}
+        table = table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})})
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     return path
@@ -189,6 +196,35 @@ def trained(tmp_path_factory, small_train, small_test, small_ood):
     import catdog
 
     return catdog.train(small_train, test=small_test, ood=small_ood, out=tmp_path_factory.mktemp("runs"), name="api")
+
+
+SCENES = DATA / "scenes.parquet"
+SCENE_CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
+
+
+@pytest.fixture(scope="session")
+def small_scenes(tmp_path_factory) -> Path:
+    """40 photos of each of the six scene classes, with their ClassLabel names."""
+    return write_parquet(tmp_path_factory.mktemp("data") / "scenes_small.parquet", read_rows(SCENES, per_class=40, seed=0),
+                         SCENE_CLASSES)
+
+
+@pytest.fixture(scope="session")
+def small_scenes_test(tmp_path_factory) -> Path:
+    """Other scene photos (20 per class) than small_scenes'."""
+    rows = read_rows(SCENES, per_class=60, seed=0)
+    train_paths = {r["path"] for r in read_rows(SCENES, per_class=40, seed=0)}
+    held = [r for r in rows if r["path"] not in train_paths]
+    return write_parquet(tmp_path_factory.mktemp("data") / "scenes_test.parquet", held, SCENE_CLASSES)
+
+
+@pytest.fixture(scope="session")
+def trained_scenes(tmp_path_factory, small_scenes, small_scenes_test, small_train):
+    """One real six-class run (the scene classes) through the Python API, shared by the tests that
+    only read it; cats and dogs are its photos of none of the classes."""
+    import catdog
+
+    return catdog.train(small_scenes, test=small_scenes_test, ood=small_train, out=tmp_path_factory.mktemp("runs"), name="scenes")
 
 
 EXPORTED = ("onnx", "tflite", "tflite-fp16", "tflite-int8", "savedmodel", "web")
