@@ -102,6 +102,8 @@ def test_data_inspect_counts_skips_sizes_and_duplicates(dirty_train):
     (["train", "--data", "{single_class}"], 3, "only one class"),
     (["train", "--data", "{single_class}", "--augment"], 2, "add --fine-tune N"),
     (["train", "--data", "{single_class}", "--val-split", "2"], 2, "val_split must be between 0 and 1"),
+    (["train", "--data", "{balanced}", "--class-weight", "heavy"], 2, "class_weight must be none, balanced or NAME=WEIGHT"),
+    (["train", "--data", "{balanced}", "--classes", "cat,,dog"], 2, "Invalid value for '--classes'"),
     (["train", "--data", "{single_class}", "--weights", "{tmp}/missing.h5"], 3, "only one class"),
     (["train", "--data", "{balanced}", "--weights", "{tmp}/missing.h5"], 4, "does not exist; pass --weights"),
     (["evaluate", "--model", "{tmp}", "--data", "{balanced}"], 4, "No model at"),

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, cast
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # TensorFlow's Python-side retracing notices (C++: catdog.quiet)
 
@@ -19,8 +21,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import quiet
+from .config import SettingOption, setting_options
 from .errors import CatdogError, DataError, UsageError, missing_library
 from .progress import console, log
+from .recipes import RECIPES
 from .run_folder import RunFolder
 
 INTERNAL_ERROR_EXIT = 70
@@ -47,7 +51,7 @@ def _stdout(text: str) -> None:
     sys.stdout.flush()
 
 
-TTA_OPTION = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored photo where the answer is near a threshold. [default: as the run was trained]")
+TTA_OPTION = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored photo where the answer is near a threshold. \\[default: as the run was trained]")
 TTA_ALL_OPTION = typer.Option(False, "--tta-all", help="With TTA, look at every photo's mirror image (2x the cost), not only where the answer is near a threshold.")
 NEITHER_OPTION = typer.Option(True, "--neither/--no-neither", help="Answer 'neither' for photos with no cat or dog; --no-neither when every photo holds a cat or a dog.")
 REFUSE_OPTION = typer.Option(None, "--refuse", help="Operating point of 'neither': default (the run's), lenient (fewer pets refused, more non-pets let through), strict, or the share of held-out training cats and dogs to refuse, e.g. 0.01 (docs/TRUST.md).")
@@ -56,7 +60,66 @@ ADDRESS_HELP = ("With --ray: a running cluster, auto, HOST:PORT or ray://HOST:PO
                 "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); without it a local Ray instance for the job.")
 
 
+SETTINGS_PANEL = "Settings (the --recipe's, each overridden when given)"
+# A setting's type as the annotation Typer reads; a tuple of names is typed as a comma-separated list.
+_OPTION_ANNOTATIONS: dict[type, Any] = {int: Optional[int], float: Optional[float], str: Optional[str], bool: Optional[bool],
+                                        tuple: Optional[str]}
+
+
+def _shown(value: Any) -> str | None:
+    """A setting's value as it is typed on the command line (None for an empty list)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float) and value and abs(value) < 1e-3:  # 1e-5, not 1e-05
+        mantissa, exponent = f"{value:e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ",".join(value) or None
+    return str(value)
+
+
+def _setting_help(option: SettingOption) -> str:
+    """The field's help, then its default and each recipe's value where that differs: [default: 224; best: 288]."""
+    values = [] if (default := _shown(option.default)) is None else [f"default: {default}"]
+    values += [f"{recipe}: {_shown(settings[option.name])}" for recipe, settings in RECIPES.items()
+               if option.name in settings and settings[option.name] != option.default]
+    return escape(option.help + (f" [{'; '.join(values)}]" if values else ""))  # Rich would take [...] for markup
+
+
+def _comma_list(value: Optional[str]) -> Optional[tuple[str, ...]]:
+    """`--classes cat,dog,rabbit` as ("cat", "dog", "rabbit")."""
+    if value is None:
+        return None
+    names = tuple(name.strip() for name in value.split(","))
+    if not all(names):
+        raise typer.BadParameter(f"{value!r} is not a list of names with a comma between each two, for example cat,dog,rabbit.")
+    return names
+
+
+def _setting_parameter(option: SettingOption) -> inspect.Parameter:
+    """One TrainConfig setting as a keyword of the command: None unless given, so the recipe's value stands."""
+    is_flag, is_list = option.value_type is bool, option.value_type is tuple
+    declaration = f"{option.flag}/--no-{option.flag.removeprefix('--')}" if is_flag else option.flag
+    default = typer.Option(None, declaration, help=_setting_help(option), show_default=False, metavar=option.metavar,
+                           callback=_comma_list if is_list else None, rich_help_panel=SETTINGS_PANEL)
+    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=_OPTION_ANNOTATIONS[option.value_type])
+
+
+def _with_setting_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`command(..., **settings)` with one option per TrainConfig setting: Typer makes options from the signature."""
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    parameters = kept + [_setting_parameter(option) for option in setting_options()]
+    function = cast(Any, command)
+    function.__signature__ = signature.replace(parameters=parameters)
+    function.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": signature.return_annotation}
+    return command
+
+
 @app.command()
+@_with_setting_options
 def train(
     data: Optional[str] = typer.Option(None, "--data", help="Training photos: parquet file/folder/glob, ROOT/{cat,dog}/ folders, or hf://NAME."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out labelled photos to report on after training."),
@@ -64,48 +127,29 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder (its data and settings)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders."),
     name: str = typer.Option("train", "--name", help="Run folder name; numbered (NAME-2, ...) when it exists."),
-    recipe: str = typer.Option("original", "--recipe", help="Starting settings: original (the seed project's) or best (docs/ACCURACY.md); the options below override them."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="[default: 42]"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="[default: 32]"),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="[default: 224]"),
-    val_split: Optional[float] = typer.Option(None, "--val-split", help="Stratified validation fraction. [default: 0.2]"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Most head epochs; EarlyStopping usually ends sooner. [default: 50]"),
-    patience: Optional[int] = typer.Option(None, "--patience", help="EarlyStopping patience on val_loss. [default: 4]"),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="[default: 1e-3]"),
-    fine_tune: Optional[int] = typer.Option(None, "--fine-tune", help="Unfreeze the top N backbone layers and fine-tune on pixels (0 = off). [default: 0]"),
-    fine_tune_blocks: Optional[int] = typer.Option(None, "--fine-tune-blocks", help="Fine-tune the top N of the 16 MobileNetV2 blocks on cached activations (0 = off). [default: 0; best: 3]"),
-    fine_tune_epochs: Optional[int] = typer.Option(None, "--fine-tune-epochs", help="[default: 5; best: 8]"),
-    fine_tune_learning_rate: Optional[float] = typer.Option(None, "--fine-tune-lr", help="[default: 1e-5; best: 1e-4]"),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help="Fine-tuning learning rate: constant, or cosine (warm-up epoch + cosine decay). [default: constant; best: cosine]"),
-    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Flips, small rotation/zoom/contrast in the --fine-tune phase."),
-    mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror", help="Also train on every photo's mirror image (cached). [best: on]"),
-    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="[default: 0; best: 0.1]"),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Decoupled weight decay (AdamW) when > 0. [default: 0; best: 1e-4]"),
-    tta: Optional[bool] = typer.Option(None, "--tta/--no-tta", help="The run predicts with test-time augmentation by default (photo + mirror). [best: on]"),
-    weights: Optional[str] = typer.Option(None, "--weights", help="'imagenet' (Keras cache/download, or CATDOG_WEIGHTS) or a path to the no-top .h5."),
+    recipe: str = typer.Option("original", "--recipe", help="Starting settings: original (the seed project's) or best (docs/ACCURACY.md); the settings below override them."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache file (default ~/.cache/catdog/features.sqlite or CATDOG_CACHE)."),
     use_ray: bool = typer.Option(False, "--ray", help="Compute the frozen backbone's features on Ray (parquet data)."),
     address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
     workers: int = typer.Option(1, "--workers", help="With --ray: actors computing features in parallel (the cluster's CPUs are shared among them)."),
     exclude: Optional[Path] = typer.Option(None, "--exclude", help="Leave out the rows of this list (the exclude.csv of `catdog data audit --out`)."),
+    **settings: Any,  # one option per TrainConfig setting (_with_setting_options), None where not given
 ) -> None:
     """Train a classifier and write a run folder with the model, metrics and plots."""
     from .api import train as train_run
     from .audit.exclude_list import read_exclusions
 
-    if augment and not fine_tune:
+    given = {setting: value for setting, value in settings.items() if value is not None}
+    if given.get("augment") and not given.get("fine_tune"):
         raise UsageError("--augment acts on the --fine-tune phase; add --fine-tune N (for example --fine-tune 30), or use --mirror.")
     if resume is None and data is None:
         raise UsageError("Missing --data PATH (the training photos), or --resume RUN to continue a run.")
     _address_needs_ray(address, use_ray)
+    if exclude is not None:
+        given["exclude"] = read_exclusions(exclude)
     result = train_run(
         data, test=test, ood=ood, out=out, name=name, cache_path=cache, command="catdog " + " ".join(sys.argv[1:]), resume=resume,
-        ray={"address": address, "workers": workers} if use_ray else None, recipe=recipe,
-        seed=seed, batch_size=batch_size, image_size=image_size, val_split=val_split, max_epochs=epochs,
-        patience=patience, learning_rate=learning_rate, fine_tune=fine_tune, fine_tune_blocks=fine_tune_blocks,
-        fine_tune_epochs=fine_tune_epochs, fine_tune_learning_rate=fine_tune_learning_rate, schedule=schedule,
-        augment=augment, mirror=mirror, label_smoothing=label_smoothing, weight_decay=weight_decay, tta=tta,
-        weights=weights, exclude=read_exclusions(exclude) if exclude else None,
+        ray={"address": address, "workers": workers} if use_ray else None, recipe=recipe, **given,
     )
     metrics = result.metrics
     summary = Table(title=f"Run {result.run_dir}")

@@ -1,8 +1,12 @@
-"""Training settings. The defaults are the original project's recipe."""
+"""Training settings. The defaults are the original project's recipe.
+
+Each setting's field says whether `catdog train` offers it as an option (`option(help)`, with the help
+text `catdog train --help` shows) or not (`not_an_option(why)`); the command's options are made from them."""
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,57 +15,81 @@ from .errors import UsageError
 # Blocks 1-16 of MobileNetV2; fine-tuning more than this many leaves the cached activations too large
 # (block 10's output is 14x14x64) for the speed that makes cached fine-tuning worth having.
 MAX_FINE_TUNE_BLOCKS = 6
+# The value types a setting's option can take; a tuple is given as a comma-separated list.
+OPTION_TYPES = (int, float, str, bool, tuple)
+
+
+def option(help: str, *, flag: str | None = None, metavar: str | None = None) -> dict[str, Any]:
+    """Field metadata of a setting `catdog train` offers: its help text, and its flag where that is not --field-name."""
+    return {"option": {"help": help, "flag": flag, "metavar": metavar}}
+
+
+def not_an_option(why: str) -> dict[str, Any]:
+    """Field metadata of a setting `catdog train` has no option for, and why."""
+    return {"option": None, "why": why}
 
 
 @dataclass
 class TrainConfig:
-    image_size: int = 224
-    batch_size: int = 32
-    val_split: float = 0.2
-    seed: int = 42
+    image_size: int = field(default=224, metadata=option(
+        "Photos are resized to N x N pixels; more sees finer detail and costs more (MobileNetV2 is fully convolutional)."))
+    batch_size: int = field(default=32, metadata=option("Photos per training step."))
+    val_split: float = field(default=0.2, metadata=option("Stratified validation fraction."))
+    seed: int = field(default=42, metadata=option("Seed of the validation split, the weights' initialisation and the shuffling."))
     # The original trained until EarlyStopping(val_loss, patience=4) fired; max_epochs only bounds it.
-    max_epochs: int = 50
-    patience: int = 4
-    learning_rate: float = 1e-3  # Adam's default, as the original used
-    dropout: float = 0.5
-    dense_units: int = 64
-    weights: str = "imagenet"  # "imagenet" (Keras cache / download) or a path to the no-top .h5 file
+    max_epochs: int = field(default=50, metadata=option("Most head epochs; EarlyStopping usually ends sooner.", flag="--epochs"))
+    patience: int = field(default=4, metadata=option("EarlyStopping patience on val_loss."))
+    # Adam's default, as the original used.
+    learning_rate: float = field(default=1e-3, metadata=option("Learning rate of the head (Adam)."))
+    dropout: float = field(default=0.5, metadata=option("Dropout rate before and after the head's hidden layer."))
+    dense_units: int = field(default=64, metadata=option("Units of the head's hidden (relu) layer."))
+    weights: str = field(default="imagenet", metadata=option(
+        "'imagenet' (Keras cache/download, or CATDOG_WEIGHTS) or a path to the no-top .h5."))
     # Optional second phase: unfreeze the top N backbone layers at a low learning rate.
-    fine_tune: int = 0
-    fine_tune_epochs: int = 5
-    fine_tune_learning_rate: float = 1e-5
-    augment: bool = False
+    fine_tune: int = field(default=0, metadata=option("Unfreeze the top N backbone layers and fine-tune on pixels (0 = off)."))
+    fine_tune_epochs: int = field(default=5, metadata=option("Epochs of the fine-tuning phase."))
+    fine_tune_learning_rate: float = field(default=1e-5, metadata=option("Learning rate of the fine-tuning phase.", flag="--fine-tune-lr"))
+    augment: bool = field(default=False, metadata=option("Flips, small rotation/zoom/contrast in the --fine-tune phase."))
     # Fine-tune the top N of MobileNetV2's 16 inverted-residual blocks (and its last 1x1 conv) on
     # activations cached at the cut point below them: only the thawed blocks run each step.
-    fine_tune_blocks: int = 0
+    fine_tune_blocks: int = field(default=0, metadata=option(
+        f"Fine-tune the top N of the 16 MobileNetV2 blocks on cached activations (0 = off, at most {MAX_FINE_TUNE_BLOCKS})."))
     # Train on each photo and its mirror image (both cached); predict with --tta to average the two.
-    mirror: bool = False
-    label_smoothing: float = 0.0
-    weight_decay: float = 0.0  # decoupled (AdamW) in both phases when > 0
-    schedule: str = "constant"  # fine-tuning learning rate: constant, or cosine (one warm-up epoch, cosine decay)
-    tta: bool = False  # the run predicts with test-time augmentation (photo + mirror) unless told otherwise
+    mirror: bool = field(default=False, metadata=option("Also train on every photo's mirror image (cached)."))
+    label_smoothing: float = field(default=0.0, metadata=option("Label smoothing of the loss, in [0, 0.5)."))
+    # Decoupled (AdamW) in both phases when > 0.
+    weight_decay: float = field(default=0.0, metadata=option("Decoupled weight decay (AdamW) when > 0."))
+    schedule: str = field(default="constant", metadata=option(
+        "Fine-tuning learning rate: constant, or cosine (warm-up epoch + cosine decay)."))
+    tta: bool = field(default=False, metadata=option("The run predicts with test-time augmentation by default (photo + mirror)."))
     # With fine-tuning: p(dog) averages the tuned model's logit with that of a head trained on the frozen
     # backbone's features, so tuning cannot lose what ImageNet's features know of breeds the training
     # photos lack (docs/ACCURACY.md).
-    frozen_head_average: bool = False
-    recipe: str = "original"  # the named recipe these settings started from (catdog.recipes)
-    # Temperature scaling on the validation photos, folded into the saved model.
-    calibrate: bool = True
+    frozen_head_average: bool = field(default=False, metadata=option(
+        "With fine-tuning: p(dog) averages the tuned model's logit with a frozen-backbone head's (docs/ACCURACY.md)."))
+    recipe: str = field(default="original", metadata=not_an_option(
+        "the named recipe these settings started from (catdog.recipes): catdog train --recipe"))
+    calibrate: bool = field(default=True, metadata=option("Temperature scaling fitted on the validation photos, folded into the model."))
     # Share of held-out training photos (cats and dogs) under the "neither" threshold: the smallest that
     # still refuses about 95 % of the development files' photos with no cat or dog (docs/TRUST.md).
-    neither_rate: float = 0.0075
-    decode_threads: int = 4
-    feature_engine: str = "auto"  # engine for frozen-backbone features: auto (LiteRT when installed), tflite, keras
+    neither_rate: float = field(default=0.0075, metadata=option(
+        "Share of held-out training cats and dogs under the 'neither' threshold (docs/TRUST.md)."))
+    decode_threads: int = field(default=4, metadata=option("Threads decoding photos."))
+    feature_engine: str = field(default="auto", metadata=option(
+        "Engine for frozen-backbone features: auto (LiteRT when installed), tflite or keras."))
     # Rows (0-based) of the training data left out of training and validation, e.g. what `catdog data
-    # audit` flagged (catdog train --exclude FILE); kept in config.json so --resume leaves them out too.
-    exclude: tuple[int, ...] = ()
+    # audit` flagged; kept in config.json so --resume leaves them out too.
+    exclude: tuple[int, ...] = field(default=(), metadata=not_an_option("rows read from a file: catdog train --exclude FILE"))
     # Class names in label order (label i is classes[i]); empty: from the data (its ClassLabel names,
     # or its class folders sorted by name). Two classes keep the seed's sigmoid head, more get softmax.
-    classes: tuple[str, ...] = ()
+    classes: tuple[str, ...] = field(default=(), metadata=option(
+        "Comma-separated class names in label order (label i is the i-th); default: the data's. Two classes: sigmoid head, more: softmax.",
+        metavar="<names>"))
     # Loss weight per class for imbalanced data: "none", "balanced" (n / (classes x count), as
     # scikit-learn's), or per class "NAME=WEIGHT,NAME=WEIGHT" (unnamed classes weigh 1).
-    class_weight: str = "none"
-    extra: dict[str, Any] = field(default_factory=dict)
+    class_weight: str = field(default="none", metadata=option(
+        "Loss weight per class: none, balanced (n / (classes x count)) or NAME=WEIGHT,NAME=WEIGHT (unnamed classes weigh 1)."))
+    extra: dict[str, Any] = field(default_factory=dict, metadata=not_an_option("free-form values for the Python API"))
 
     def __post_init__(self) -> None:
         self.exclude = tuple(sorted({int(row) for row in self.exclude}))
@@ -118,3 +146,34 @@ class TrainConfig:
         if unknown:
             raise UsageError(f"Unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class SettingOption:
+    """A TrainConfig setting as `catdog train` offers it."""
+
+    name: str  # the field
+    flag: str  # --field-name unless the field says otherwise
+    value_type: type  # one of OPTION_TYPES
+    help: str
+    default: Any
+    metavar: str | None = None
+
+
+def setting_options() -> list[SettingOption]:
+    """The options of TrainConfig's settings, in field order; a field marked neither way is a mistake said at once."""
+    hints = typing.get_type_hints(TrainConfig)
+    options = []
+    for setting in dataclasses.fields(TrainConfig):
+        if "option" not in setting.metadata:
+            raise TypeError(f"TrainConfig.{setting.name}: mark it option(help) or not_an_option(why) in its field's metadata.")
+        spec = setting.metadata["option"]
+        if spec is None:
+            continue
+        value_type = typing.get_origin(hints[setting.name]) or hints[setting.name]
+        if value_type not in OPTION_TYPES or (value_type is tuple and typing.get_args(hints[setting.name]) != (str, ...)):
+            raise TypeError(f"TrainConfig.{setting.name}: an option takes {', '.join(t.__name__ for t in OPTION_TYPES)} "
+                            f"(tuple[str, ...]), not {hints[setting.name]}.")
+        options.append(SettingOption(setting.name, spec["flag"] or "--" + setting.name.replace("_", "-"), value_type,
+                                     spec["help"], setting.default, spec["metavar"]))
+    return options
