@@ -50,8 +50,10 @@ def inspect_source(source: PhotoSource, threads: int = 4) -> dict[str, Any]:
         for chunk in chunked(source.photos(), 64):
             for photo, (digest, size, error) in zip(chunk, pool.map(_examine, chunk)):
                 label = photo.label
-                known = label is not None and 0 <= label < len(names)
-                counts[names[label] if known else ("unlabelled" if label in (None, -1) else f"invalid label {label}")] += 1
+                if label is not None and 0 <= label < len(names):
+                    counts[names[label]] += 1
+                else:
+                    counts["unlabelled" if label in (None, -1) else f"invalid label {label}"] += 1
                 if digest:
                     by_digest[digest].append(photo.id)
                 if error:

@@ -1,17 +1,10 @@
 """The fit loop: cache what the frozen part of the backbone computes (once per photo), train the head
-on it, fine-tune with one strategy per mode, then fit the pet score, assemble the deployable model
-and calibrate it. `Classifier.fit` and `catdog.train` call `Trainer.fit`.
-
-Strategies (chosen by the settings):
-- HeadOnly: the original recipe; the frozen backbone's pooled features are cached.
-- TopLayersOnPixels (`fine_tune`): the top N layers train on decoded pixels, with augmentation.
-- TopBlocksOnActivations (`fine_tune_blocks`): the top N blocks train on activations cached below them.
-"""
+on it, fine-tune with one strategy per mode (training.strategies), then fit the pet score, assemble
+the deployable model and calibrate it. `Classifier.fit` and `catdog.train` call `Trainer.fit`."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,28 +25,16 @@ from ..evaluate.calibration import apply_temperature, fit_temperature, mean_logi
 from ..evaluate.metrics import expected_calibration_error
 from ..files import file_digest
 from ..model.backbone import resolve_classifier_weights, resolve_weights
-from ..model.build import FROZEN_HEAD, Networks, build_head, build_networks, deployable_model, feature_tail, fold_temperature
+from ..model.build import FROZEN_HEAD, Networks, build_head, build_networks, deployable_model, fold_temperature
 from ..model.pet_score import PET_SLOPE, PetScorer, fit_pet_scorer, imagenet_classifier
 from ..progress import log
 from .backbone_engine import converted_backbone, feature_function
 from .checkpoint import Checkpointer
-from .cut import cut_layer, cut_tail, fine_tune_blocks, frozen_cut, image_to_cut, pooled_features
 from .feature_cache import DECODER_VERSION, FeatureCache
 from .features import extract_features
-from .fit import fine_tune, fit_head
+from .fit import fit_head
 from .interrupt import TrainingInterrupt
-from .pixel_store import PixelStore, store_outputs
-
-
-@dataclass
-class Part:
-    """The training or the validation photos: the rows that decoded, their labels, and the cached
-    arrays per view (views[0] the photos, views[1] their mirror images when asked for)."""
-
-    source: PhotoSource
-    kept: np.ndarray
-    labels: np.ndarray
-    views: list[np.ndarray]
+from .strategies import Part, Tuning, class_part, head_epochs, strategy_for
 
 
 @dataclass
@@ -131,7 +112,8 @@ class Trainer:
         checkpoint = self.checkpointer.state() if self.checkpointer else {}
         history = self._head_phase(networks, checkpoint, frozen_train, train.labels, (frozen_val[0], val.labels))
         done = checkpoint.get("epochs_done", 0) if checkpoint.get("phase") == "fine_tune" else 0
-        history, val_p = self.strategy.tune(self, networks, history, done, train, val, frozen_val)
+        tuning = Tuning(config, self.class_weight, self.fine_tune_callbacks, self.keep_best, self.interrupt.fitting)
+        history, val_p = self.strategy.tune(tuning, networks, history, done, train, val, frozen_val)
 
         frozen_head = None
         if config.frozen_head_average:
@@ -241,22 +223,6 @@ class Trainer:
             "validation_ece_before": expected_calibration_error(val_labels, val_p.mean(axis=1)),
             "validation_ece_after": expected_calibration_error(val_labels, apply_temperature(val_p, temperature, classes).mean(axis=1)),
         }
-
-
-def head_epochs(history: list[dict]) -> int:
-    return sum(1 for row in history if row["phase"] == "head")
-
-
-def class_part(outputs: np.ndarray) -> np.ndarray:
-    """A head's predictions as class outputs: p(class 1) [n] for two classes, [n, N] for more."""
-    outputs = np.asarray(outputs)
-    outputs = outputs.reshape(len(outputs), -1)
-    return outputs[:, 0] if outputs.shape[1] == 1 else outputs
-
-
-def head_outputs(networks: Networks, views: list[np.ndarray]) -> np.ndarray:
-    """The class output of pooled features through the head, [n, views] ([n, views, N] for more classes)."""
-    return np.stack([class_part(networks.head.predict(v, batch_size=256, verbose=0)) for v in views], axis=1)
 
 
 class ViewCache:
@@ -382,109 +348,3 @@ def frozen_features(source: PhotoSource, config: TrainConfig | None = None, *, t
     views = ViewCache(trainer, build_networks(config, weights), weights, source, report or DataReport(source.description))
     kept, first = views.view(source, np.arange(len(source)), transforms[0])
     return kept, [first] + [views.view(source, kept, transform)[1] for transform in transforms[1:]]
-
-
-# -------------------------------------------------------------------- strategies
-
-
-class HeadOnly:
-    """The original recipe: the frozen backbone's pooled features are cached; only the head trains."""
-
-    namespace_suffix = ""
-
-    def cached_model(self, networks: Networks):
-        return networks.features
-
-    def pooled(self, networks: Networks, views: list[np.ndarray]) -> list[np.ndarray]:
-        return views
-
-    def tune(self, trainer: Trainer, networks: Networks, history: list[dict], done: int, train: Part, val: Part,
-             frozen_val: list[np.ndarray]) -> tuple[list[dict], np.ndarray]:
-        """(history, p(dog) of the validation views [n, views]) after this strategy's fine-tuning."""
-        return history, head_outputs(networks, frozen_val)
-
-    def frozen_cut(self, networks: Networks) -> str | None:
-        """Where the tuned layers start (None: nothing tuned): the pet score's frozen branch runs from there."""
-        return None
-
-    def tail(self, networks: Networks, model):
-        """What the cached arrays -> the deployable model's output, sharing its layers (None: the
-        cached arrays do not determine the output)."""
-        return feature_tail(model)
-
-
-class TopLayersOnPixels(HeadOnly):
-    """Fine-tune the top `fine_tune` layers on decoded pixels, with random augmentation when asked."""
-
-    def __init__(self, layers: int):
-        self.layers = layers
-
-    def tune(self, trainer, networks, history, done, train, val, frozen_val):
-        config = trainer.config
-        callbacks = trainer.fine_tune_callbacks(networks, history)
-        with tempfile.TemporaryDirectory(prefix="catdog-") as scratch:
-            train_store = PixelStore(train.source, train.kept, config.image_size, config.decode_threads, Path(scratch),
-                                     "Decoding training photos")
-            val_store = PixelStore(val.source, val.kept, config.image_size, config.decode_threads, Path(scratch),
-                                   "Decoding validation photos")
-            try:
-                if done < config.fine_tune_epochs:
-                    with trainer.interrupt.fitting():
-                        history = history + fine_tune(networks, train_store, val_store, config, head_epochs(history) + 1,
-                                                      done, callbacks, trainer.class_weight)
-                history = trainer.keep_best(networks, history)
-                # The class output through the tuned model, from the store: the photos are decoded once.
-                val_p = np.stack([class_part(store_outputs(networks.model, val_store, config.batch_size, mirror))
-                                  for mirror in ((False, True) if len(val.views) > 1 else (False,))], axis=1)
-            finally:
-                train_store.close()
-                val_store.close()
-        return history, val_p
-
-    def frozen_cut(self, networks):
-        return frozen_cut(networks.backbone, self.layers)
-
-    def tail(self, networks, model):
-        return None  # the tuned layers sit below the cached pooled features
-
-
-class TopBlocksOnActivations:
-    """Fine-tune the top `fine_tune_blocks` MobileNetV2 blocks on activations cached below them: only
-    the thawed blocks run each step."""
-
-    def __init__(self, blocks: int):
-        self.blocks = blocks
-        self.namespace_suffix = f"-{cut_layer(blocks)}"
-
-    def cached_model(self, networks):
-        return image_to_cut(networks, self.blocks)
-
-    def pooled(self, networks, views):
-        return [pooled_features(networks, self.blocks, v) for v in views]
-
-    def tune(self, trainer, networks, history, done, train, val, frozen_val):
-        config = trainer.config
-        if done < config.fine_tune_epochs:
-            callbacks = trainer.fine_tune_callbacks(networks, history)
-            with trainer.interrupt.fitting():
-                history = history + fine_tune_blocks(networks, train.views, train.labels, (val.views[0], val.labels), config,
-                                                     head_epochs(history) + 1, done, callbacks, trainer.class_weight)
-        history = trainer.keep_best(networks, history)
-        return history, head_outputs(networks, self.pooled(networks, val.views))
-
-    def frozen_cut(self, networks):
-        return cut_layer(self.blocks)
-
-    def tail(self, networks, model):
-        return cut_tail(networks, self.blocks, model)
-
-
-Strategy = HeadOnly | TopLayersOnPixels | TopBlocksOnActivations
-
-
-def strategy_for(config: TrainConfig) -> Strategy:
-    if config.fine_tune_blocks:
-        return TopBlocksOnActivations(config.fine_tune_blocks)
-    if config.fine_tune:
-        return TopLayersOnPixels(config.fine_tune)
-    return HeadOnly()
