@@ -30,15 +30,16 @@ def build_head(config: TrainConfig, name: str = "head"):
     from keras import layers
 
     classes = config.class_count
-    last = (layers.Dense(1, activation="sigmoid", dtype="float32") if classes == 2
-            else layers.Dense(classes, activation="softmax", dtype="float32"))
+    # Layers are made in this order on purpose: each one draws its initial weights' seed as it is made,
+    # so the order fixes what a seeded run trains (and keeps every cat/dog run as it was).
     return keras.Sequential(
         [
             keras.Input((FEATURE_DIM,), name="features"),
             layers.Dropout(config.dropout),
             layers.Dense(config.dense_units, activation="relu"),
             layers.Dropout(config.dropout),
-            last,
+            layers.Dense(1, activation="sigmoid", dtype="float32") if classes == 2
+            else layers.Dense(classes, activation="softmax", dtype="float32"),
         ],
         name=name,
     )
