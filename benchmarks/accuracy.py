@@ -94,8 +94,8 @@ def cross_validate(recipe: str, settings: dict, folds: int) -> dict:
             seconds.append(time.perf_counter() - started)
             scores = classifier.score(str(held_part))
             labels.append(scores.labels)
-            p_dog.append(scores.p_dog)
-            print(f"fold {fold}: accuracy {np.mean((scores.p_dog >= 0.5) == scores.labels):.4f} "
+            p_dog.append(scores.p)
+            print(f"fold {fold}: accuracy {np.mean((scores.p >= 0.5) == scores.labels):.4f} "
                   f"({seconds[-1]:.0f} s)", file=sys.stderr, flush=True)
     metrics = classification_metrics(np.concatenate(labels), np.concatenate(p_dog), 0, 0.5)
     return {"recipe": recipe, "settings": settings, "folds": folds, "accuracy": metrics["accuracy"],
