@@ -169,3 +169,82 @@ def test_within_error_marks_the_answers_an_exports_rounding_could_flip():
     assert rule.within_error(p_dog, pet, 0.05, 0.05).tolist() == [True, True, False, False, False]
     assert rule.without_neither().within_error(p_dog, pet, 0.05, 0.05).tolist() == [True, False, False, False, False]
     assert rule.within_error(p_dog, None, 0.01, 1.0).tolist() == [False] * 5
+
+
+# ---------------------------------------------------------------- runs of other classes
+
+SCENES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
+SIX = Decision(neither_below=-2.0, pet_slope=3.0, classes=SCENES)
+
+
+def test_a_run_of_other_classes_answers_its_likeliest_class_or_none_of_these():
+    p = np.array([[0.1, 0.6, 0.1, 0.1, 0.05, 0.05], [0.3, 0.1, 0.35, 0.15, 0.05, 0.05], [0.9, 0.02, 0.02, 0.02, 0.02, 0.02]])
+    pet = np.array([0.0, 1.0, -2.5])
+    assert SIX.answers == (*SCENES, "none of these") and SIX.none_code == 6 and SIX.refusal == "none of these"
+    assert SIX.codes(p, pet).tolist() == [1, 2, 6]  # the third is far from every class: refused
+    assert [SIX.answer(row, score) for row, score in zip(p, pet)] == ["forest", "glacier", "none of these"]
+    assert SIX.confidence(p[1], 1.0) == pytest.approx(0.35)
+    assert SIX.confidence(p[2], -2.5) == pytest.approx(1 - 1 / (1 + np.exp(-3.0 * -0.5)))
+    # cat and dog keep their own names for the refusal
+    assert Decision().answers == ("cat", "dog", "neither")
+
+
+def test_n_plus_one_scores_put_the_answer_on_top_and_give_back_the_probabilities_and_score():
+    """What the TFLite files of a six-class run output (seven MediaPipe categories)."""
+    from catdog.model.layers import AnswerScores
+
+    rng = np.random.default_rng(11)
+    p = rng.dirichlet(np.full(6, 0.5), 1500)
+    pet = rng.normal(-1, 4, 1500)
+    scores = SIX.scores(p, pet)
+    assert scores.shape == (1500, 7) and np.allclose(scores.sum(axis=1), 1.0)
+    assert (scores.argmax(axis=1) == SIX.codes(p, pet)).all()
+    back = SIX.from_scores(scores)
+    assert np.allclose(back[:, :6], p, atol=1e-9) and np.allclose(back[:, 6], pet, atol=1e-6)
+    layer = AnswerScores(SIX.threshold, SIX.neither_below, SIX.pet_slope)
+    outputs = np.concatenate([p, pet[:, None]], axis=1).astype(np.float32)
+    assert np.allclose(np.asarray(layer(outputs)), scores, atol=1e-5)
+
+
+def test_near_threshold_and_within_error_for_n_classes_look_at_the_two_likeliest():
+    p = np.array([[0.45, 0.40, 0.15, 0, 0, 0], [0.9, 0.05, 0.05, 0, 0, 0], [0.9, 0.05, 0.05, 0, 0, 0]])
+    pet = np.array([3.0, 3.0, -2.1])
+    # log 0.45 - log 0.40 = 0.12 < 1: near; log 0.9 - log 0.05 = 2.9: far; the third is near the refusal
+    assert SIX.near_threshold(p, pet, 1.0, 0.5).tolist() == [True, False, True]
+    # an error of 0.03 per probability can close a gap of 0.05, not one of 0.85
+    assert SIX.within_error(p, pet, 0.03, 0.05).tolist() == [True, False, False]
+
+
+def test_n_class_metrics_per_class_macro_and_the_answers_matrix():
+    labels = np.array([0, 0, 1, 2, 2, 2])
+    p = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.6, 0.2, 0.2], [0.1, 0.1, 0.8]])
+    pet = np.array([0.0, 0.0, 0.0, 0.0, 0.0, -9.0])
+    rule = Decision(neither_below=-2.0, classes=("a", "b", "c"))
+    m = classification_metrics(labels, p, 0, rule)
+    # answers a, b, b, c, a, c: right 4 of 6
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert m["per_class"]["a"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "n": 2}
+    assert m["per_class"]["c"]["recall"] == pytest.approx(2 / 3) and m["per_class"]["c"]["precision"] == 1.0
+    assert m["macro_recall"] == pytest.approx((0.5 + 1 + 2 / 3) / 3)
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.8, 0.2, 0.8, 0.8, 0.2, 0.8])))
+    answers = answer_metrics(labels, p, pet, rule)
+    assert answers["answers"] == [[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 1, 1]]  # the last c is refused
+    assert answers["refused"] == pytest.approx(1 / 6) and answers["answer_accuracy"] == pytest.approx(3 / 6)
+
+
+def test_temperature_scaling_and_the_mean_logit_for_softmax_heads():
+    from catdog.evaluate.calibration import apply_temperature, fit_temperature, mean_logit
+    from catdog.model.layers import MeanLogit
+
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 1.5, (3000, 4))
+    true = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(4, p=row) for row in true])  # softmax(logits) is calibrated
+    sharp = np.exp(3 * logits) / np.exp(3 * logits).sum(axis=1, keepdims=True)  # over-confident by 3x
+    temperature = fit_temperature(sharp, labels, classes=4)
+    assert temperature == pytest.approx(3.0, rel=0.1)
+    calibrated = apply_temperature(sharp, temperature, classes=4)
+    assert np.allclose(calibrated.sum(axis=1), 1.0) and (calibrated.argmax(axis=1) == sharp.argmax(axis=1)).all()
+    a, b = sharp[:5].astype(np.float32), calibrated[:5].astype(np.float32)
+    assert np.allclose(np.asarray(MeanLogit()([a, b])), mean_logit([a, b], classes=4), atol=1e-5)
