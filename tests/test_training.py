@@ -143,3 +143,36 @@ def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predi
     clf.cached_scores_ = None
     whole = clf.scores(data)
     assert np.allclose(cached.p_dog, whole.p_dog, atol=1e-4) and np.allclose(cached.pet_score, whole.pet_score, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [
+    {"recipe": "best", "fine_tune_epochs": 1, "max_epochs": 2},  # blocks on cached activations, mirror, TTA, frozen head
+    {"recipe": "original", "fine_tune": 20, "fine_tune_epochs": 1, "augment": True, "max_epochs": 2},  # layers on pixels
+], ids=["best-recipe", "fine-tune-on-pixels"])
+def test_every_fine_tuning_mode_trains_a_three_class_softmax_and_answers_by_name(tmp_path, mode):
+    """Three scene classes (ClassLabel names in the file) through each fine-tuning mode: the softmax
+    head, the calibration, the "none of these" score, the save / load round trip."""
+    from catdog.recipes import recipe_config
+    from conftest import SCENE_CLASSES, SCENES
+
+    rows = [r for r in read_rows(SCENES, per_class=12, seed=4) if r["label"] in (0, 1, 4)]
+    for r in rows:
+        r["label"] = {0: 0, 1: 1, 4: 2}[r["label"]]
+    data = write_parquet(tmp_path / "three.parquet", rows, ("buildings", "forest", "sea"))
+    settings = dict(mode)
+    # The session's feature cache (conftest's offline environment): its converted backbones are shared.
+    clf = Classifier(recipe_config(settings.pop("recipe"), **settings)).fit(data)
+    assert clf.classes_ == ("buildings", "forest", "sea") and clf.config.classes == clf.classes_
+    assert clf.engine.model.output_shape[-1] == 4  # three probabilities and the score
+    assert [row["phase"] for row in clf.history_].count("fine_tune") >= 1
+    others = [r["bytes"] for r in read_rows(SCENES, per_class=20, seed=9) if r["label"] in (0, 1, 4)][:6]
+    proba = clf.predict_proba(others)
+    assert proba.shape == (6, 3) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert set(clf.predict(others)) <= {"buildings", "forest", "sea", "none of these"}
+    run = tmp_path / "run"
+    run.mkdir()
+    clf.save(run)
+    loaded = Classifier.load(run, engine="keras")
+    assert loaded.classes_ == clf.classes_ and np.allclose(loaded.predict_proba(others), proba, atol=1e-5)
+    assert SCENE_CLASSES[:2] == ("buildings", "forest")
