@@ -124,3 +124,22 @@ def test_similar_and_exact_pairs_and_their_groups():
     result = {"label_issues": [{"row": 9, "name": "n", "given": "cat", "suggested": "dog"}],
               "near_duplicates": [{"rows": [0, 6], "names": ["o", "c"]}], "leaks": [], "against": None}
     assert [e["row"] for e in exclusions(result)] == [6, 9]
+
+
+@pytest.mark.slow  # frozen features of 120 scene photos and their centre crops
+def test_the_audit_of_a_six_class_file_names_the_given_and_suggested_classes(tmp_path):
+    """cleanlab on six classes: flipped scene labels come back with both labels by class name."""
+    from conftest import SCENE_CLASSES, SCENES
+
+    rows = read_rows(SCENES, per_class=20, seed=6)
+    # forest and sea photos (the least alike of the six) labelled as each other
+    flipped = [i for i, r in enumerate(rows) if r["label"] in (1, 4)][:6]
+    for i in flipped:
+        rows[i] = {**rows[i], "label": 5 - rows[i]["label"]}
+    data = write_parquet(tmp_path / "scenes.parquet", rows, SCENE_CLASSES)
+    result = catdog("data", "audit", data, "--json", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    issues = {issue["row"]: issue for issue in json.loads(result.stdout)["label_issues"]}
+    caught = [issues[i] for i in flipped if i in issues]
+    assert len(caught) >= 4, issues
+    assert all({issue["given"], issue["suggested"]} == {"forest", "sea"} for issue in caught)
