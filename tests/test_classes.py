@@ -3,10 +3,8 @@ the class order (--classes), class weights and test data of other classes, each 
 one-sentence error and its exit code before anything trains. One tiny real run (slow) checks what
 needs a model: evaluation data in another class order gives the same metrics.
 
---classes and --class-weight are given through the Python API (`catdog.train(..., classes=...,
-class_weight=...)`, the TrainConfig fields the CLI flags set); everything else runs `catdog` as a
-subprocess. A run that passes every data check stops at the missing --weights file (exit 4), which
-is how these tests see data accepted without training."""
+Each runs `catdog` as a subprocess, as a user would; a run that passes every data check stops at the
+missing --weights file (exit 4), which is how these tests see data accepted without training."""
 
 from __future__ import annotations
 
@@ -16,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import catdog
 from catdog.classes import CAT_DOG, MIN_PHOTOS_PER_CLASS, class_weights, run_classes
 from catdog.data.sources import labelled, open_source
-from catdog.errors import DataError, ModelError, UsageError
+from catdog.errors import DataError
 from conftest import SCENE_CLASSES, SCENES, TEST, TRAIN, read_rows, write_parquet
 from conftest import catdog as run_catdog
 
@@ -69,16 +66,11 @@ def one_sentence(result, code: int, message: str) -> None:
     assert "Traceback" not in result.stderr and "Backbone features" not in result.stderr
 
 
-def accepted(tmp_path: Path, data, **settings) -> None:
-    """Every data check passed: the run stops at the missing weights file, and no run folder exists."""
-    with pytest.raises(ModelError, match="does not exist; pass --weights"):
-        catdog.train(data, out=tmp_path / "runs", weights=str(tmp_path / "missing.h5"), **settings)
-    assert not (tmp_path / "runs").exists()
-
-
-def refused(tmp_path: Path, error: type, message: str, data, **settings) -> None:
-    with pytest.raises(error, match=message):
-        catdog.train(data, out=tmp_path / "runs", weights=str(tmp_path / "missing.h5"), **settings)
+def train(tmp_path: Path, data, *options, code: int = 4, message: str = "does not exist; pass --weights") -> None:
+    """`catdog train --data DATA OPTIONS` ends with exit `code` and `message` before training, leaving
+    no run folder; the defaults: every data check passed and the missing weights file stopped it."""
+    result = run_catdog("train", "--data", data, *options, "--out", tmp_path / "runs", "--weights", tmp_path / "missing.h5")
+    one_sentence(result, code, message)
     assert not (tmp_path / "runs").exists()
 
 
@@ -90,19 +82,18 @@ def test_class_folders_of_any_names_are_the_classes_in_name_order(tmp_path, phot
     inspected = run_catdog("data", "inspect", root, "--json")
     assert inspected.returncode == 0, inspected.stderr
     assert json.loads(inspected.stdout)["counts"] == {"cat": PER_CLASS, "dog": 3, "forest": PER_CLASS}
-    trained = run_catdog("train", "--data", root, "--out", tmp_path / "runs", "--weights", tmp_path / "missing.h5")
-    one_sentence(trained, 4, "does not exist; pass --weights")  # the data passed every check
+    train(tmp_path, root)
 
 
 def test_classes_orders_the_folders_classes_and_must_name_each_of_them(tmp_path, photos):
     root = folders(tmp_path / "photos", photos, {"cat": PER_CLASS, "dog": PER_CLASS, "forest": 4})
     names, labels = labelled(open_source(root), ("forest", "cat", "dog"))
     assert names == ("forest", "cat", "dog") and np.bincount(labels).tolist() == [4, PER_CLASS, PER_CLASS]
-    accepted(tmp_path, root, classes=("forest", "cat", "dog"))
-    refused(tmp_path, DataError, r"--classes names cat, dog, horse, but .*photos has the classes cat, dog, forest; give exactly",
-            root, classes=("cat", "dog", "horse"))
-    refused(tmp_path, DataError, r"--classes names cat, dog, but .*photos has the classes cat, dog, forest", root, classes=CAT_DOG)
-    refused(tmp_path, UsageError, "classes must not repeat a name", root, classes=("cat", "cat", "forest"))
+    train(tmp_path, root, "--classes", "forest, cat,dog")
+    train(tmp_path, root, "--classes", "cat,dog,horse", code=3,
+          message=f"--classes names cat, dog, horse, but {root} has the classes cat, dog, forest; give exactly the data's classes")
+    train(tmp_path, root, "--classes", "cat,dog", code=3, message=f"--classes names cat, dog, but {root} has the classes cat, dog, forest")
+    train(tmp_path, root, "--classes", "cat,cat,forest", code=2, message="classes must not repeat a name")
 
 
 def test_a_parquets_classlabel_names_its_classes_and_unnamed_labels_need_classes(tmp_path, photos):
@@ -110,13 +101,13 @@ def test_a_parquets_classlabel_names_its_classes_and_unnamed_labels_need_classes
     named = parquet(tmp_path / "named.parquet", photos, SCENE_CLASSES, counts)
     inspected = run_catdog("data", "inspect", named, "--json")
     assert inspected.returncode == 0 and json.loads(inspected.stdout)["counts"] == counts
-    one_sentence(run_catdog("train", "--data", named, "--weights", tmp_path / "missing.h5"), 4, "does not exist; pass --weights")
+    train(tmp_path, named)
 
     unnamed = parquet(tmp_path / "unnamed.parquet", photos, None, counts, order=SCENE_CLASSES)
     one_sentence(run_catdog("train", "--data", unnamed, "--out", tmp_path / "runs"), 3,
                  "has labels 0 to 5 but no class names; give them in order with --classes a,b,c")
     assert labelled(open_source(unnamed), SCENE_CLASSES)[0] == SCENE_CLASSES
-    accepted(tmp_path, unnamed, classes=SCENE_CLASSES)
+    train(tmp_path, unnamed, "--classes", ",".join(SCENE_CLASSES))
 
 
 def test_the_bingsu_schema_keeps_cat_0_and_dog_1(tmp_path, photos):
@@ -170,21 +161,20 @@ def test_test_data_of_other_classes_is_refused_before_training(tmp_path, photos)
     assert not (tmp_path / "runs").exists()
     # The same classes in another order, or some of them, are test data of this run.
     shuffled = parquet(tmp_path / "shuffled.parquet", photos, SCENE_CLASSES[::-1], {"sea": 2, "forest": 2}, skip=3)
-    one_sentence(run_catdog("train", "--data", scenes, "--test", shuffled, "--weights", tmp_path / "missing.h5"), 4,
-                 "does not exist; pass --weights")
+    train(tmp_path, scenes, "--test", shuffled)
 
 
-@pytest.mark.parametrize("spec, error, message", [
-    ("horse=2", UsageError, "--class-weight names 'horse', which is not one of the classes cat, dog, forest; use NAME=WEIGHT"),
-    ("forest=0", UsageError, "--class-weight 'forest=0' needs a positive, finite weight after '=', for example forest=2"),
-    ("forest=-1", UsageError, "needs a positive, finite weight"),
-    ("forest=heavy", UsageError, "needs a positive, finite weight"),
-    ("forest=inf", UsageError, "needs a positive, finite weight"),
-    ("forest", UsageError, "class_weight must be none, balanced or NAME=WEIGHT"),
+@pytest.mark.parametrize("spec, message", [
+    ("horse=2", "--class-weight names 'horse', which is not one of the classes cat, dog, forest; use NAME=WEIGHT"),
+    ("forest=0", "--class-weight 'forest=0' needs a positive, finite weight after '=', for example forest=2"),
+    ("forest=-1", "needs a positive, finite weight"),
+    ("forest=heavy", "needs a positive, finite weight"),
+    ("forest=inf", "needs a positive, finite weight"),
+    ("forest", "class_weight must be none, balanced or NAME=WEIGHT"),
 ])
-def test_a_class_weight_naming_no_class_or_no_weight_is_refused(tmp_path, photos, spec, error, message):
+def test_a_class_weight_naming_no_class_or_no_weight_is_refused(tmp_path, photos, spec, message):
     root = folders(tmp_path / "photos", photos, {"cat": PER_CLASS, "dog": PER_CLASS, "forest": 3})
-    refused(tmp_path, error, message, root, class_weight=spec)
+    train(tmp_path, root, "--class-weight", spec, code=2, message=message)
 
 
 def test_class_weights_balance_as_scikit_learn_and_name_classes(tmp_path, photos):
@@ -198,8 +188,8 @@ def test_class_weights_balance_as_scikit_learn_and_name_classes(tmp_path, photos
     assert class_weights("dog=2.5", ("cat", "dog", "forest"), labels) == {0: 1.0, 1: 2.5, 2: 1.0}
     assert class_weights("none", ("cat", "dog", "forest"), labels) is None
     root = folders(tmp_path / "photos", photos, {"cat": PER_CLASS, "dog": PER_CLASS, "forest": 3})
-    accepted(tmp_path, root, class_weight="balanced")
-    accepted(tmp_path, root, class_weight="forest=3,cat=0.5")
+    train(tmp_path, root, "--class-weight", "balanced")
+    train(tmp_path, root, "--class-weight", "forest=3,cat=0.5")
 
 
 @pytest.mark.slow  # a real, tiny run: three classes of six photos
@@ -208,8 +198,10 @@ def test_evaluation_data_in_another_class_order_gives_the_same_metrics(tmp_path,
 
     order = ("forest", "cat", "dog")
     root = folders(tmp_path / "train", photos, dict.fromkeys(order, PER_CLASS))
-    result = catdog.train(root, out=tmp_path / "runs", name="three", classes=order, max_epochs=3)
-    run = result.run_dir
+    trained = run_catdog("train", "--data", root, "--out", tmp_path / "runs", "--name", "three", "--classes", ",".join(order),
+                         "--epochs", "3")
+    assert trained.returncode == 0, trained.stderr
+    run = Path(trained.stdout.strip().splitlines()[-1])
     assert tuple(json.loads((run / "config.json").read_text())["config"]["classes"]) == order
     assert json.loads((run / "data_report.json").read_text())["counts"] == dict.fromkeys(order, PER_CLASS)
 

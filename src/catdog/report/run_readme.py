@@ -112,9 +112,10 @@ def ood_results(words: Words) -> dict[str, tuple[str, str]]:
     return {key: (metric_type, name.format(refusal=words.refusal)) for key, (metric_type, name) in CLASS_OOD_RESULTS.items()}
 
 
-def _lookup(values: dict[str, Any], path: tuple[str, ...]) -> Any:
+def _lookup(values: Any, path: tuple[str, ...]) -> Any:
+    """metrics.json's value at `path` (a split's "per_class" → class → "recall"), None where it has none."""
     for key in path:
-        values = values.get(key) if isinstance(values, dict) else None  # type: ignore[assignment]
+        values = values.get(key) if isinstance(values, dict) else None
     return values
 
 
