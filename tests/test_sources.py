@@ -123,3 +123,54 @@ def test_data_report_lists_each_skip_once():
     report.skip(photo, "empty file (0 bytes)")
     report.skip(photo, "empty file (0 bytes)")
     assert report.to_dict()["skipped"] == [{"index": 1, "id": "x#1", "name": "a.jpg", "reason": "empty file (0 bytes)"}]
+
+
+def _folder(root, name, rows):
+    (root / name).mkdir(parents=True)
+    for i, row in enumerate(rows):
+        (root / name / f"{i}.jpg").write_bytes(row["bytes"])
+
+
+def test_class_folders_of_any_names_and_cat_dog_synonyms_only_for_cats_and_dogs(tmp_path, rows):
+    _folder(tmp_path / "mixed", "rabbit", rows[:2])
+    _folder(tmp_path / "mixed", "Cats", rows[2:5])
+    mixed = open_source(tmp_path / "mixed")
+    assert mixed.class_names == ("Cats", "rabbit") and mixed.labels().tolist() == [0, 0, 0, 1, 1]  # no "cat" among others
+    _folder(tmp_path / "dogs", "DOGS", rows[:2])
+    assert open_source(tmp_path / "dogs").class_names == ("dog",)  # one of the pair: a folder of dogs to evaluate on
+    _folder(tmp_path / "twice", "cat", rows[:1])
+    _folder(tmp_path / "twice", "cats", rows[1:2])
+    _folder(tmp_path / "twice", "dog", rows[2:3])
+    with pytest.raises(DataError, match="has two folders for one class"):
+        open_source(tmp_path / "twice")
+
+
+def test_a_classlabel_in_the_huggingface_metadata_names_the_classes(tmp_path, rows):
+    from catdog.data.sources import label_names
+
+    names = ("cat", "dog", "rabbit")
+    source = open_source(write_parquet(tmp_path / "named.parquet", rows, names))
+    assert source.class_names == names
+    assert open_source(TRAIN).class_names == ("cat", "dog")  # the shared files declare the Bingsu names
+    assert open_source(write_parquet(tmp_path / "plain.parquet", rows)).class_names is None
+    broken = pa.schema([("labels", pa.int64())], metadata={b"huggingface": b"{not json"})
+    assert label_names(broken, "labels") is None
+    write_parquet(tmp_path / "shards" / "a.parquet", rows[:5], names)
+    write_parquet(tmp_path / "shards" / "b.parquet", rows[5:], ("cat", "dog"))
+    with pytest.raises(DataError, match=r"b.parquet names its classes cat, dog, but .*a.parquet names them cat, dog, rabbit"):
+        open_source(tmp_path / "shards")
+
+
+def test_each_class_needs_photos_to_split_and_labels_within_its_names():
+    from catdog.classes import MIN_PHOTOS_PER_CLASS, relabelled
+
+    classes = ("cat", "dog", "rabbit")
+    with pytest.raises(DataError, match=r"has no photos of rabbit \(its classes: cat, dog, rabbit\)"):
+        check_labels(np.array([0, 0, 1, 1]), "pets/", classes)
+    few = np.array([0, 0, 1, 1] + [2] * (MIN_PHOTOS_PER_CLASS - 1))
+    with pytest.raises(DataError, match=rf"too few photos of rabbit \({MIN_PHOTOS_PER_CLASS - 1}\)"):
+        check_labels(few, "pets/", classes)
+    assert check_labels(few, "pets/", classes, allow_single_class=True) is few  # evaluation data need not split
+    assert relabelled(np.array([0, 1, -1]), ("dog", "cat"), classes, "x").tolist() == [1, 0, -1]
+    with pytest.raises(DataError, match=r"has 1 row\(s\) with label 2, but names only 2 class\(es\) \(0 = dog, 1 = cat\)"):
+        relabelled(np.array([0, 2]), ("dog", "cat"), classes, "x")

@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .classes import class_weights
+from .classes import class_weights, is_cat_dog
 from .classifier import Classifier, Scores
 from .config import TrainConfig
 from .data.inputs import as_labelled_source, as_unlabelled_source
 from .data.pipeline import decode_batches
 from .data.sources import labelled
+from .decide import Decision
 from .errors import UsageError
 from .evaluate.calibration import apply_temperature
 from .evaluate.metrics import answer_metrics, classification_metrics, expected_calibration_error
@@ -29,7 +30,7 @@ from .report.run_readme import write_model_card
 from .run_folder import COMPLETE, DATA_REPORT_FILE, METRICS_FILE, TRAINING, RunConfig, RunFolder
 
 GRID_PHOTOS = 12
-# Validation photos of cats and dogs answered "neither" above this share get a warning.
+# Validation photos of the classes (cats and dogs) answered the refusal ("neither") above this share get a warning.
 REFUSED_WARNING = 0.01
 
 
@@ -81,6 +82,15 @@ def _prediction_grid(classifier: Classifier, source, scores: Scores, path: Path,
                                answers[picks].tolist(), path, title=title, decision=classifier.decision)
 
 
+def _refused_warning(refused: float, decision: Decision) -> str:
+    cat_dog = is_cat_dog(decision.classes)
+    photos = "cats and dogs" if cat_dog else "photos"
+    holds = "a cat or a dog" if cat_dog else f"one of the classes ({', '.join(decision.classes)})"
+    return (f"{refused:.1%} of the validation {photos} are answered '{decision.refusal}' (more than {REFUSED_WARNING:.0%}): "
+            f"they may be unlike the photos '{decision.refusal}' was made for; look at module_test.png, or predict with "
+            f"--no-neither if every photo holds {holds}.")
+
+
 def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Path = "runs", name: str = "train",
           cache_path: str | Path | None = None, command: str | None = None, resume: str | Path | None = None,
           ray: dict[str, Any] | None = None, recipe: str = "original", **settings: Any) -> TrainResult:
@@ -105,6 +115,8 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     classes, labels = labelled(source, config.classes)
     class_weights(config.class_weight, classes, labels)  # a class weight naming no class is refused now, not after the features
     test_source = as_labelled_source(test) if test is not None else None
+    if test_source is not None:
+        labelled(test_source, classes, of_run=True)  # test photos of other classes are refused now, not after training
     ood_source = as_unlabelled_source(ood) if ood is not None else None
     resolve_weights(config.weights)
     from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
@@ -145,9 +157,7 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
     metrics["neither_threshold"] = classifier.neither_threshold_
     refused = metrics["validation"]["refused"]
     if refused > REFUSED_WARNING:
-        metrics["warnings"] = [f"{refused:.1%} of the validation cats and dogs are answered 'neither' (more than "
-                               f"{REFUSED_WARNING:.0%}): they may be unlike the photos 'neither' was made for; look at "
-                               "module_test.png, or predict with --no-neither if every photo holds a cat or a dog."]
+        metrics["warnings"] = [_refused_warning(refused, decision)]
         log("Warning: " + metrics["warnings"][0])
     shown_split = "test" if "test" in evaluated else "validation"
     shown_source, shown = evaluated[shown_split]

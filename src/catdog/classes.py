@@ -8,6 +8,7 @@ module is cheap (NumPy only)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,10 +33,11 @@ def refusal_name(classes: Sequence[str]) -> str:
     return NEITHER if is_cat_dog(classes) else NONE_OF_THESE
 
 
-def checked_names(names: Sequence[str], where: str) -> tuple[str, ...]:
-    """Class names as a run keeps them: two or more, distinct, non-empty, none spelled like a refusal."""
+def checked_names(names: Sequence[str], where: str, least: int = 2) -> tuple[str, ...]:
+    """Class names as a run keeps them: `least` or more (two to train on; evaluation data may name
+    one), distinct, non-empty, none spelled like a refusal."""
     names = tuple(str(name).strip() for name in names)
-    if len(names) < 2:
+    if len(names) < least:
         raise DataError(f"{where} has {len(names)} class(es) ({', '.join(names) or 'none'}); training needs two or more, "
                         "so add photos of another class.")
     if any(not name for name in names):
@@ -48,36 +50,53 @@ def checked_names(names: Sequence[str], where: str) -> tuple[str, ...]:
     return names
 
 
-def run_classes(data_names: Sequence[str] | None, labels: np.ndarray, wanted: Sequence[str], where: str) -> tuple[tuple[str, ...], np.ndarray]:
+def run_classes(data_names: Sequence[str] | None, labels: np.ndarray, wanted: Sequence[str], where: str,
+                of_run: bool = False) -> tuple[tuple[str, ...], np.ndarray]:
     """The run's class names and the labels in their order, from the data's own names (ClassLabel
     metadata or class folders; None when the data has none) and the names the user asked for
-    (--classes; empty when not given): the user's order wins, over the same set of names."""
+    (--classes; empty when not given): the user's order wins, over the same set of names.
+
+    `of_run`: `wanted` are a trained run's classes, and the data (to evaluate on) may hold some of them
+    only, as a folder of cats does for a cat/dog run; any name the run does not know is an error."""
     labels = np.asarray(labels, dtype=np.int64)
+    wanted = checked_names(wanted, "The run" if of_run else "--classes") if wanted else ()
     if data_names is None:
         if wanted:
-            return checked_names(wanted, "--classes"), labels
+            return wanted, labels
         known = labels[labels >= 0]
         if known.size and known.max() > 1:
             raise DataError(f"{where} has labels 0 to {int(known.max())} but no class names; give them in order with --classes a,b,c "
                             "(or store a ClassLabel in the file's huggingface metadata).")
         return CAT_DOG, labels  # the Bingsu/Cat_and_Dog schema: 0 = cat, 1 = dog
-    names = checked_names(data_names, where)
-    if not wanted or tuple(wanted) == names:
+    names = checked_names(data_names, where, least=1 if of_run else 2)
+    if not wanted or wanted == names:
         return names, labels
-    return checked_names(wanted, "--classes"), relabelled(labels, names, wanted, where)
+    if of_run and not set(names) <= set(wanted):
+        raise DataError(f"{where} has the classes {', '.join(names)}, but the run's are {', '.join(wanted)}; evaluate on photos of "
+                        "the run's classes (or train a run on these).")
+    if not of_run and set(names) != set(wanted):
+        raise DataError(f"--classes names {', '.join(wanted)}, but {where} has the classes {', '.join(names)}; give exactly the "
+                        "data's classes, in the order you want them.")
+    return wanted, relabelled(labels, names, wanted, where)
 
 
 def relabelled(labels: np.ndarray, names: Sequence[str], wanted: Sequence[str], where: str) -> np.ndarray:
-    """Labels that index `names` turned into indices of `wanted` (the same names in another order);
-    negative labels (no class, unknown) stay as they are."""
-    if sorted(names) != sorted(wanted):
+    """Labels that index `names` turned into indices of `wanted` (the same names or more, in any
+    order); negative labels (no class, unknown) stay as they are."""
+    missing = [name for name in names if name not in wanted]
+    if missing:
         raise DataError(f"{where} has the classes {', '.join(names)}, not {', '.join(wanted)}; use data with the run's classes "
                         "(or train a run on these).")
-    position = np.array([list(wanted).index(name) for name in names], dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int64)
-    inside = (labels >= 0) & (labels < len(names))
+    beyond = labels[labels >= len(names)]
+    if beyond.size:
+        # Kept as they are they would index another of `wanted`'s classes: a wrong label, not a refused one.
+        shown = ", ".join(str(v) for v in sorted(set(beyond.tolist()))[:5])
+        raise DataError(f"{where} has {beyond.size} row(s) with label {shown}, but names only {len(names)} class(es) "
+                        f"({', '.join(f'{i} = {name}' for i, name in enumerate(names))}); fix or drop those rows.")
+    position = np.array([list(wanted).index(name) for name in names], dtype=np.int64)
     out = labels.copy()
-    out[inside] = position[labels[inside]]
+    out[labels >= 0] = position[labels[labels >= 0]]
     return out
 
 
@@ -89,7 +108,8 @@ def class_weights(spec: str, classes: Sequence[str], labels: np.ndarray) -> dict
         return None
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
     if spec == "balanced":
-        return {i: float(len(labels) / (len(classes) * count)) for i, count in enumerate(counts)}
+        # A class with no training photo (all of them unreadable) has no loss to weigh: it keeps 1.
+        return {i: float(len(labels) / (len(classes) * count)) if count else 1.0 for i, count in enumerate(counts)}
     weights = {i: 1.0 for i in range(len(classes))}
     for part in spec.split(","):
         name, _, value = part.partition("=")
@@ -100,7 +120,7 @@ def class_weights(spec: str, classes: Sequence[str], labels: np.ndarray) -> dict
             weight = float(value)
         except ValueError:
             weight = -1.0
-        if not weight > 0:
-            raise UsageError(f"--class-weight {part.strip()!r} needs a positive weight after '=', for example {name.strip()}=2.")
+        if not 0 < weight < math.inf:
+            raise UsageError(f"--class-weight {part.strip()!r} needs a positive, finite weight after '=', for example {name.strip()}=2.")
         weights[list(classes).index(name.strip())] = weight
     return weights

@@ -249,8 +249,9 @@ class Classifier:
     def scores(self, data: Any, indices=None) -> Scores:
         """Outputs for every photo of a labelled source (or its `indices`), skipping unreadable ones."""
         source = as_labelled_source(data)
-        # The data's own class names must be the run's (in any order: its labels are put in the run's).
-        _, labels = run_classes(getattr(source, "class_names", None), source.labels(), self.classes_, source.description)
+        # The data's own class names must be the run's, or some of them (in any order: its labels are put in the run's).
+        _, labels = run_classes(getattr(source, "class_names", None), source.labels(), self.classes_, source.description,
+                                of_run=True)
         chosen = labels if indices is None else labels[np.asarray(indices, dtype=np.int64)]
         check_labels(chosen, source.description, self.classes_, allow_single_class=True)
         report = DataReport(source.description, rows=len(chosen), counts=label_counts(chosen, self.classes_))

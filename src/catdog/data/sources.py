@@ -246,10 +246,10 @@ def class_folder_source(root: Path) -> FileSource:
         raise DataError(f"{root} has no class subfolders; put each class's photos in a folder of its own, ROOT/cat/ and ROOT/dog/ "
                         "for example.")
     named = {d: FOLDER_SYNONYMS.get(d.name.lower(), d.name) for d in folders}
-    if set(named.values()) == set(CAT_DOG):
+    if set(named.values()) <= set(CAT_DOG):  # the pair, or one of them (a folder of cats to evaluate a cat/dog run on)
         folders = sorted(folders, key=lambda d: CAT_DOG.index(named[d]))
     else:
-        named = {d: d.name for d in folders}  # synonyms only make the cat/dog pair, never a "cat" among others
+        named = {d: d.name for d in folders}  # synonyms only make cat and dog, never a "cat" among others
     names = tuple(dict.fromkeys(named[d] for d in folders))
     if len(names) != len(folders):
         raise DataError(f"{root} has two folders for one class ({', '.join(d.name for d in folders)}); merge them.")
@@ -429,6 +429,10 @@ def check_labels(labels: np.ndarray, description: str, classes: Sequence[str] = 
         if (counts == 0).sum() == len(classes) - 1:
             raise DataError(f"{description} has only one class ({classes[int(np.argmax(counts))]}); training needs photos of "
                             f"two or more ({', '.join(classes)}).")
+        empty = [name for name, count in zip(classes, counts) if count == 0]
+        if empty:
+            raise DataError(f"{description} has no photos of {', '.join(empty)} (its classes: {', '.join(classes)}); add at least "
+                            f"{MIN_PHOTOS_PER_CLASS} photos of each class, or train on data without that class.")
         few = [f"{name} ({count})" for name, count in zip(classes, counts) if count < MIN_PHOTOS_PER_CLASS]
         if few:
             raise DataError(f"{description} has too few photos of {', '.join(few)} to split off validation photos; give each class "
@@ -436,11 +440,13 @@ def check_labels(labels: np.ndarray, description: str, classes: Sequence[str] = 
     return labels
 
 
-def labelled(source: PhotoSource, classes: Sequence[str] = (), allow_single_class: bool = False) -> tuple[tuple[str, ...], np.ndarray]:
+def labelled(source: PhotoSource, classes: Sequence[str] = (), allow_single_class: bool = False,
+             of_run: bool = False) -> tuple[tuple[str, ...], np.ndarray]:
     """(class names, checked labels in their order) of a labelled source: the names `classes` gives
-    (a run's, or --classes) over the data's own (classes.run_classes), the labels checked against them."""
-    names, labels = run_classes(getattr(source, "class_names", None), source.labels(), classes, source.description)
-    return names, check_labels(labels, source.description, names, allow_single_class)
+    (--classes, or with `of_run` a trained run's, which evaluation data may hold some of) over the
+    data's own (classes.run_classes), the labels checked against them."""
+    names, labels = run_classes(getattr(source, "class_names", None), source.labels(), classes, source.description, of_run)
+    return names, check_labels(labels, source.description, names, allow_single_class or of_run)
 
 
 class MemorySource:
