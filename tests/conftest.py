@@ -31,7 +31,7 @@ CATDOG = str(Path(sys.executable).with_name("catdog"))
 RUN_FILES = {"model.keras", "config.json", "history.csv", "metrics.json", "data_report.json", "fit_result.png",
              "confusion_matrix.png", "roc_curve.png", "module_test.png", "README.md"}
 # Fixtures that train a real model: a test that uses one is slow (`pytest -m "not slow"` leaves it out).
-TRAINING_FIXTURES = {"trained", "exported_run", "cli_run", "server", "in_process", "app_client"}
+TRAINING_FIXTURES = {"trained", "exported_run", "cli_run", "server", "in_process", "app_client", "trained_scenes"}
 SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
 DATA = SHARED / "data"
 TRAIN = DATA / "train.parquet"

@@ -105,7 +105,7 @@ def test_a_parquets_classlabel_names_its_classes_and_unnamed_labels_need_classes
 
     unnamed = parquet(tmp_path / "unnamed.parquet", photos, None, counts, order=SCENE_CLASSES)
     one_sentence(run_catdog("train", "--data", unnamed, "--out", tmp_path / "runs"), 3,
-                 "has labels 0 to 5 but no class names; give them in order with --classes a,b,c")
+                 "has labels up to 5 but no class names; give them in order with --classes a,b,c")
     assert labelled(open_source(unnamed), SCENE_CLASSES)[0] == SCENE_CLASSES
     train(tmp_path, unnamed, "--classes", ",".join(SCENE_CLASSES))
 

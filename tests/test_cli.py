@@ -50,7 +50,9 @@ def test_evaluate_json_prints_exactly_one_object(cli_run, small_test):
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert set(metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece",
-                            "confusion_matrix", "n", "skipped", "refused", "answer_accuracy", "answers"}
+                            "confusion_matrix", "n", "skipped", "refused", "answer_accuracy", "answers",
+                            "per_class", "macro_precision", "macro_recall", "macro_f1"}  # per class: issue 25
+    assert set(metrics["per_class"]) == {"cat", "dog"}
     assert metrics["n"] == 120 and metrics["accuracy"] >= 0.9 and metrics["answer_accuracy"] >= 0.85
 
 
@@ -98,7 +100,7 @@ def test_data_inspect_counts_skips_sizes_and_duplicates(dirty_train):
 
 @pytest.mark.parametrize("args, code, message", [
     (["train", "--data", "{tmp}/nope.parquet"], 3, "does not exist"),
-    (["train", "--data", "{bad_labels}"], 3, "labels 0 to 5 but no class names"),
+    (["train", "--data", "{bad_labels}"], 3, "labels up to 5 but no class names"),
     (["train", "--data", "{single_class}"], 3, "only one class"),
     (["train", "--data", "{single_class}", "--augment"], 2, "add --fine-tune N"),
     (["train", "--data", "{single_class}", "--val-split", "2"], 2, "val_split must be between 0 and 1"),

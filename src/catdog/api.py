@@ -172,8 +172,10 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
     if ood_source is not None and shown.pet_score is not None and classifier.neither_threshold_ is not None:
         metrics["ood"] = {**classifier.ood_metrics(shown.pet_score, classifier.pet_scores(ood_source)),
                           "source": facts["ood"], "in_split": shown_split}
+        shown_photos = "pets" if decision.refusal == "neither" else "photos"
         plots.plot_neither_tradeoff(metrics["ood"]["tradeoff"], run.file("neither_tradeoff.png"),
-                                    f"'neither': {shown_split} pets against {Path(ood_source.description).name}")
+                                    f"'{decision.refusal}': {shown_split} {shown_photos} against {Path(ood_source.description).name}",
+                                    decision)
 
     classifier.save(run.path, extra={**facts, "versions": _versions(), "status": COMPLETE})
     report = classifier.data_report_.to_dict()

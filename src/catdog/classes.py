@@ -65,7 +65,7 @@ def run_classes(data_names: Sequence[str] | None, labels: np.ndarray, wanted: Se
             return wanted, labels
         known = labels[labels >= 0]
         if known.size and known.max() > 1:
-            raise DataError(f"{where} has labels 0 to {int(known.max())} but no class names; give them in order with --classes a,b,c "
+            raise DataError(f"{where} has labels up to {int(known.max())} but no class names; give them in order with --classes a,b,c "
                             "(or store a ClassLabel in the file's huggingface metadata).")
         return CAT_DOG, labels  # the Bingsu/Cat_and_Dog schema: 0 = cat, 1 = dog
     names = checked_names(data_names, where, least=1 if of_run else 2)

@@ -135,7 +135,7 @@ def plot_reliability(labels: np.ndarray, before: np.ndarray, after: np.ndarray, 
     return _save(plt, fig, path)
 
 
-def plot_neither_tradeoff(rows: Sequence[dict], path: Path, title: str) -> Path:
+def plot_neither_tradeoff(rows: Sequence[dict], path: Path, title: str, decision: Decision = Decision()) -> Path:
     """Pets refused against photos with no cat or dog let through, one point per operating point of
     --refuse (the named ones labelled): what a stricter or a more lenient "neither" costs."""
     plt, fig, ax = _figure(figsize=(5.6, 4.4))
@@ -146,8 +146,12 @@ def plot_neither_tradeoff(rows: Sequence[dict], path: Path, title: str) -> Path:
         label = f"{row['point']} ({row['rate']:g})" if row.get("point") else f"{row['rate']:g}"
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8,
                     fontweight="bold" if row.get("point") else "normal")
-    ax.set_xlabel("photos with no cat or dog answered cat or dog (%)")
-    ax.set_ylabel("cats and dogs answered 'neither' (%)")
+    if decision.refusal == "neither":
+        ax.set_xlabel("photos with no cat or dog answered cat or dog (%)")
+        ax.set_ylabel("cats and dogs answered 'neither' (%)")
+    else:
+        ax.set_xlabel("photos of none of the classes answered a class (%)")
+        ax.set_ylabel(f"photos of the classes answered '{decision.refusal}' (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return _save(plt, fig, path)
