@@ -53,6 +53,7 @@ def test_evaluate_json_prints_exactly_one_object(cli_run, small_test):
                             "confusion_matrix", "n", "skipped", "refused", "answer_accuracy", "answers",
                             "per_class", "macro_precision", "macro_recall", "macro_f1"}  # per class: issue 25
     assert set(metrics["per_class"]) == {"cat", "dog"}
+    assert metrics["per_class"]["dog"]["recall"] == pytest.approx(metrics["recall"])
     assert metrics["n"] == 120 and metrics["accuracy"] >= 0.9 and metrics["answer_accuracy"] >= 0.85
 
 
@@ -75,10 +76,14 @@ def test_predict_reports_unreadable_photos_on_their_own_row(cli_run, tmp_path):
         assert p["label"] in ("cat", "dog", "neither") and 0 <= p["confidence"] <= 1
         if p["label"] != "neither":
             assert p["confidence"] == pytest.approx(max(p["p_dog"], 1 - p["p_dog"]))
+        assert p["probabilities"] == pytest.approx({"cat": 1 - p["p_dog"], "dog": p["p_dog"]})
+    assert by_name["broken.jpg"]["probabilities"] is None and by_name["broken.jpg"]["p_dog"] is None
 
     as_csv = catdog("predict", "--model", cli_run[0], folder / "0.jpg", "--csv")
     table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert as_csv.returncode == 0 and table[0]["label"] == by_name["0.jpg"]["label"]
+    p_dog = by_name["0.jpg"]["p_dog"]
+    assert float(table[0]["p_dog"]) == pytest.approx(p_dog) and float(table[0]["p_cat"]) == pytest.approx(1 - p_dog)
 
     nothing = catdog("predict", "--model", cli_run[0], folder / "broken.jpg", "--json")
     assert nothing.returncode != 0 and json.loads(nothing.stdout)[0]["error"]

@@ -30,6 +30,10 @@ def sharded_photos(tmp_path_factory):
 
 def read_predictions(folder: Path):
     table = pq.read_table(sorted(folder.glob("part-*.parquet")))
+    # A probability column per class: a cat/dog run's p_dog is the column it always was, with p_cat beside it.
+    assert table.column_names == ["id", "name", "label", "confidence", "p_cat", "p_dog", "pet_score", "error"]
+    assert all(abs(cat + dog - 1) < 1e-5 for cat, dog in zip(table.column("p_cat").to_pylist(), table.column("p_dog").to_pylist())
+               if cat is not None)
     return sorted(zip(table.column("id").to_pylist(), table.column("label").to_pylist(),
                       [round(v, 5) if v is not None else None for v in table.column("p_dog").to_pylist()]))
 

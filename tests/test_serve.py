@@ -36,6 +36,8 @@ def test_health_ready_and_docs(server):
     assert httpx.get(server + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(server + "/readyz").json()
     assert ready["ready"] is True and ready["model"]["engine"].startswith("tflite")
+    model = httpx.get(server + "/v1/model").json()  # a cat/dog run lists its classes and its refusal
+    assert model["classes"] == ["cat", "dog"] and model["refusal"] == "neither" and model["engine"] == ready["model"]["engine"]
     assert httpx.get(server + "/docs").status_code == 200
     assert "/v1/predict" in httpx.get(server + "/openapi.json").json()["paths"]
 
@@ -50,6 +52,7 @@ def test_predict_raw_body_matches_the_python_api(server, photos, exported_run):
         body = response.json()
         [photo] = body["predictions"]
         assert photo["label"] == want.label and photo["p_dog"] == pytest.approx(want.p_dog, abs=1e-5)
+        assert photo["probabilities"] == pytest.approx({"cat": 1 - photo["p_dog"], "dog": photo["p_dog"]})
         assert photo["latency_ms"] > 0 and body["model"]["name"] == exported_run.name
 
 

@@ -65,6 +65,8 @@ def test_the_schema_is_fastapis_own_and_declares_the_upload(app_client):
     assert "files" in properties
     assert {"413", "415", "422"} <= set(schema["paths"]["/v1/predict"]["post"]["responses"])
     assert app_client.get("/readyz").json()["ready"] is True
+    assert set(schema["components"]["schemas"]["PhotoPrediction"]["properties"]) >= {"label", "p_dog", "probabilities", "confidence"}
+    assert app_client.get("/v1/model").json()["classes"] == ["cat", "dog"] and "/v1/model" in schema["paths"]
     assert "catdog_requests_total" in app_client.get("/metrics").text
 
 

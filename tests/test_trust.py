@@ -28,6 +28,9 @@ def test_gradcam_heat_lies_on_the_cat_not_on_the_grey_half(trained, tmp_path):
     from catdog.explain.run import write_explanations
 
     [explanation] = classifier.explain([picture])
+    [answer] = classifier.predict_photos([picture])
+    # The heat is the cat's; the answer and p(dog) are what predict says, as the grid's title shows them.
+    assert explanation.explained == "cat" and explanation.label == answer.label and explanation.p_dog == pytest.approx(answer.p_dog)
     heat = explanation.heatmap
     assert heat.shape == (224, 224) and 0 <= heat.min() and heat.max() == pytest.approx(1.0)
     assert heat[:, :112].sum() > 0.7 * heat.sum(), heat[:, :112].sum() / heat.sum()
@@ -247,8 +250,8 @@ def test_scores_right_after_training_come_from_the_feature_cache_and_equal_the_w
     finally:
         clf.cached_scores_ = saved
     assert cached.ids == whole.ids and np.array_equal(cached.labels, whole.labels)
-    assert np.allclose(cached.p_dog, whole.p_dog, atol=1e-4) and np.allclose(cached.pet_score, whole.pet_score, rtol=1e-3, atol=1e-3)
-    assert np.array_equal(clf.decision.codes(cached.p_dog, cached.pet_score), clf.decision.codes(whole.p_dog, whole.pet_score))
+    assert np.allclose(cached.p, whole.p, atol=1e-4) and np.allclose(cached.pet_score, whole.pet_score, rtol=1e-3, atol=1e-3)
+    assert np.array_equal(clf.decision.codes(cached.p, cached.pet_score), clf.decision.codes(whole.p, whole.pet_score))
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))

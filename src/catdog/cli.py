@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import quiet
+from .classes import is_cat_dog
 from .config import SettingOption, setting_options
 from .errors import CatdogError, DataError, UsageError, missing_library
 from .progress import console, log
@@ -177,27 +178,34 @@ def evaluate(
     neither: bool = NEITHER_OPTION,
     refuse: Optional[str] = REFUSE_OPTION,
 ) -> None:
-    """Measure a model on labelled photos: what users are answered, and how well it tells cats from dogs.
+    """Measure a model on labelled photos: what users are answered, and how well it tells the classes apart.
 
-    Accuracy (cat vs dog), precision, recall, F1, ROC AUC, log loss, ECE and the confusion matrix.
+    Accuracy (cat vs dog by default), precision, recall, F1 (per class and their macro averages), ROC AUC, log loss, ECE and the confusion matrix.
 
-    What users are answered: refused (cats and dogs answered 'neither') and answer_accuracy ('neither' on a pet counts wrong)."""
+    What users are answered: refused (photos of a class answered 'neither' / 'none of these'), answer_accuracy (a refusal counts wrong) and answers (true class against answer)."""
     from .classifier import Classifier
 
-    metrics = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither, refuse=refuse).evaluate(data, ood=ood)
+    classifier = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither, refuse=refuse)
+    metrics = classifier.evaluate(data, ood=ood)
     if as_json:
         _stdout(json.dumps(metrics))
         return
-    table = Table(title=f"{model} on {data}")
+    decision = classifier.decision
+    # Photos of the classes and photos of none of them, as the tradeoff rows name them.
+    kinds = ("pets", "non-pets") if is_cat_dog(decision.classes) else ("photos of the classes", "others")
+    _out.print(f"[bold]{escape(str(model))}[/bold] on [bold]{escape(data)}[/bold]")
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():
+        if key in ("per_class", "confusion_matrix") or (key == "answers" and isinstance(value, list)):
+            continue  # tables of their own, below
         if isinstance(value, dict):
             for sub, sub_value in value.items():
                 if sub == "tradeoff":
                     for row in sub_value:
                         table.add_row(f"{key}.tradeoff {row['point'] or ''} ({row['rate']:g})",
-                                      f"pets refused {row['pets_refused']:.2%}, non-pets let through {row['non_pets_accepted']:.2%}")
+                                      f"{kinds[0]} refused {row['pets_refused']:.2%}, {kinds[1]} let through {row['non_pets_accepted']:.2%}")
                     continue
                 table.add_row(f"{key}.{sub}", f"{sub_value:.4f}" if isinstance(sub_value, float) else str(sub_value))
         elif key == "let_through":  # photos with no cat or dog answered cat or dog: the first few by name
@@ -206,14 +214,39 @@ def evaluate(
         else:
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     _out.print(table)
+    if "per_class" in metrics:
+        _out.print(_per_class_table(metrics["per_class"]))
+    if isinstance(metrics.get("answers"), list):
+        _out.print(_answers_table(metrics["answers"], decision))
+
+
+def _per_class_table(per_class: dict) -> Table:
+    table = Table(title="Per class")
+    table.add_column("class")
+    for column in ("precision", "recall", "f1", "n"):
+        table.add_column(column, justify="right")
+    for name, row in per_class.items():
+        table.add_row(escape(name), *(f"{row[k]:.4f}" for k in ("precision", "recall", "f1")), str(row["n"]))
+    return table
+
+
+def _answers_table(answers: list[list[int]], decision) -> Table:
+    """The `answers` matrix with names: a row per true class, a column per answer (the classes, then the refusal)."""
+    table = Table(title="Answers (rows: the true class; columns: what was answered)")
+    table.add_column("true class")
+    for name in decision.answers:
+        table.add_column(escape(name), justify="right")
+    for name, row in zip(decision.classes, answers):
+        table.add_row(escape(name), *map(str, row))
+    return table
 
 
 @app.command()
 def predict(
     paths: Optional[list[str]] = typer.Argument(None, help="Photos: files, folders, globs or parquet files."),
     model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME) or .keras file."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON list to stdout."),
-    as_csv: bool = typer.Option(False, "--csv", help="Print CSV to stdout."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON list to stdout: per photo path, name, label, confidence, probabilities (by class name), pet_probability, pet_score, error, and p_dog (null unless the classes are cat and dog)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV to stdout: one column per class's probability (p_cat, p_dog; p_NAME for other classes)."),
     engine: str = ENGINE_OPTION,
     tta: Optional[bool] = TTA_OPTION,
     tta_all: bool = TTA_ALL_OPTION,
@@ -225,7 +258,9 @@ def predict(
     address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
     workers: int = typer.Option(1, "--workers", help="Ray actors scoring in parallel (the cluster's CPUs are shared among them)."),
 ) -> None:
-    """Label photos as cat, dog or neither. Unreadable photos get an error row; the rest are still predicted.
+    """Label photos with the run's classes (cat, dog or neither by default). Unreadable photos get an error row; the rest are still predicted.
+
+    The label is a class name, or the refusal for a photo of none of the classes: 'neither' for cat and dog, 'none of these' for other classes.
 
     With --data and --out: batch scoring into parquet shards, optionally on Ray (--ray)."""
     from .classifier import Classifier
@@ -250,34 +285,79 @@ def predict(
         raise UsageError("Give photos to predict (files, folders, globs, parquet), or --data and --out for batch scoring.")
     if as_json and as_csv:
         raise UsageError("Choose one of --json and --csv.")
-    predictions = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither, refuse=refuse).predict_photos(paths)
-    rows = [{"path": p.id, "name": p.name, "label": p.label, "p_dog": p.p_dog, "confidence": p.confidence,
-             "pet_probability": p.pet_probability, "pet_score": p.pet_score, "error": p.error} for p in predictions]
+    classifier = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither, refuse=refuse)
+    predictions = classifier.predict_photos(paths)
+    decision = classifier.decision
     if as_json:
-        _stdout(json.dumps(rows))
+        _stdout(json.dumps([_json_row(p) for p in predictions]))
     elif as_csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["path"])
-        writer.writeheader()
-        writer.writerows(rows)
-        _stdout(buffer.getvalue())
+        _stdout(_csv_text(predictions, decision.classes))
+    elif is_cat_dog(decision.classes):
+        _print_cat_dog_predictions(predictions)
     else:
-        table = Table(caption="p(cat or dog): the chance that a cat or dog is in the photo ('neither' under 50 %); "
-                              "p(dog) says which, and is greyed where the answer is 'neither'.")
-        for column in ("path", "label", "confidence", "p(cat or dog)", "p(dog)", "error"):
-            table.add_column(column)
-        for row in rows:
-            p_dog = "" if row["p_dog"] is None else f"{row['p_dog']:.4f}"
-            table.add_row(str(row["path"]), str(row["label"] or "—"),
-                          "" if row["confidence"] is None else f"{row['confidence']:.1%}",
-                          "" if row["pet_probability"] is None else f"{row['pet_probability']:.1%}",
-                          f"[dim]{p_dog}[/dim]" if row["label"] == "neither" else p_dog, str(row["error"] or ""))
-        _out.print(table)
+        _print_predictions(predictions, decision)
     failed = sum(1 for p in predictions if p.error)
     if failed:
         log(f"{failed} of {len(predictions)} photo(s) could not be read; see the error column.")
     if failed == len(predictions):
         raise typer.Exit(3)
+
+
+def _json_row(p) -> dict:
+    """A prediction as `--json` gives it: a cat/dog run's keys as they always were, and probabilities by
+    class name; p_dog is null for runs of other classes (one set of keys for every run, as the
+    Prediction of the Python API and the service's response have)."""
+    return {"path": p.id, "name": p.name, "label": p.label, "p_dog": p.p_dog, "confidence": p.confidence,
+            "pet_probability": p.pet_probability, "pet_score": p.pet_score, "error": p.error, "probabilities": p.probabilities}
+
+
+def _csv_text(predictions, classes: tuple[str, ...]) -> str:
+    """`--csv`: flat, for a spreadsheet: one p_NAME column per class (a cat/dog run's p_dog among them)."""
+    from .scale.batch import probability_column
+
+    columns = ["path", "name", "label", "confidence", *map(probability_column, classes), "pet_probability", "pet_score", "error"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    for p in predictions:
+        by_class = {probability_column(name): None if p.probabilities is None else p.probabilities[name] for name in classes}
+        writer.writerow({"path": p.id, "name": p.name, "label": p.label, "confidence": p.confidence, **by_class,
+                         "pet_probability": p.pet_probability, "pet_score": p.pet_score, "error": p.error})
+    return buffer.getvalue()
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def _print_cat_dog_predictions(predictions) -> None:
+    table = Table(caption="p(cat or dog): the chance that a cat or dog is in the photo ('neither' under 50 %); "
+                          "p(dog) says which, and is greyed where the answer is 'neither'.")
+    for column in ("path", "label", "confidence", "p(cat or dog)", "p(dog)", "error"):
+        table.add_column(column)
+    for p in predictions:
+        p_dog = "" if p.p_dog is None else f"{p.p_dog:.4f}"
+        table.add_row(str(p.id), str(p.label or "—"), _percent(p.confidence), _percent(p.pet_probability),
+                      f"[dim]{p_dog}[/dim]" if p.label == "neither" else p_dog, str(p.error or ""))
+    _out.print(table)
+
+
+def _print_predictions(predictions, decision) -> None:
+    """A run of other classes: the label and its probability, and the likeliest class (which the
+    probabilities say; it means nothing, greyed, where the answer is the refusal)."""
+    refusal = decision.refusal
+    table = Table(caption=f"p(any class): the chance that one of the classes ({', '.join(decision.classes)}) is in the photo "
+                          f"('{refusal}' under 50 %); the likeliest class is greyed where the answer is '{refusal}'.")
+    for column in ("path", "label", "confidence", "p(any class)", "likeliest class", "error"):
+        table.add_column(column)
+    for p in predictions:
+        likeliest = ""
+        if p.probabilities is not None:
+            name = max(p.probabilities, key=p.probabilities.__getitem__)
+            likeliest = escape(f"{name} {p.probabilities[name]:.1%}")
+        table.add_row(escape(str(p.id)), escape(str(p.label or "—")), _percent(p.confidence), _percent(p.pet_probability),
+                      f"[dim]{likeliest}[/dim]" if p.label == refusal else likeliest, escape(str(p.error or "")))
+    _out.print(table)
 
 
 @app.command()

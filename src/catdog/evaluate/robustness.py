@@ -11,7 +11,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from ..data.inputs import as_labelled_source
 from ..data.pipeline import decode_batches
-from ..decide import NEITHER_CODE
+from ..data.sources import labelled
 
 Corruption = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 SEVERITIES = (1, 2, 3)
@@ -75,26 +75,27 @@ def corrupt_batch(pixels: np.ndarray, name: str, severity: int, seed: int) -> np
     return np.stack([CORRUPTIONS[name](image, severity, rng) for image in pixels])
 
 
-def robustness_table(answer: Callable[[np.ndarray], np.ndarray], batches, seed: int = 0) -> dict:
-    """`answer`: uint8 pixels -> answer codes (decide.Decision: 0 cat, 1 dog, 2 neither); `batches`:
-    iterable of (uint8 pixels, labels). Returns clean accuracy, accuracy per corruption and severity,
-    and the mean over all corruptions and severities, counted as users see them ("neither" on a pet is
-    wrong); `refused` gives the share answered "neither" apart, so that a pet score giving way is told
-    from the cat-vs-dog side erring (the rest of the wrong answers)."""
+def robustness_table(answer: Callable[[np.ndarray], np.ndarray], batches, seed: int = 0, refusal_code: int = 2) -> dict:
+    """`answer`: uint8 pixels -> answer codes (decide.Decision's: the class's label, `refusal_code` =
+    Decision.none_code for the refusal; 0 cat, 1 dog, 2 neither by default); `batches`: iterable of
+    (uint8 pixels, labels). Returns clean accuracy, accuracy per corruption and severity, and the mean
+    over all corruptions and severities, counted as users see them (a refusal of a photo of a class is
+    wrong); `refused` gives the share refused apart, so that the "none of these" score giving way is
+    told from the class side erring (the rest of the wrong answers)."""
     correct: dict[tuple[str, int], int] = {}
     refused: dict[tuple[str, int], int] = {}
     clean, clean_refused, total = 0, 0, 0
     for batch_number, (pixels, labels) in enumerate(batches):
         codes = answer(pixels)
         clean += int((codes == labels).sum())
-        clean_refused += int((codes == NEITHER_CODE).sum())
+        clean_refused += int((codes == refusal_code).sum())
         total += len(labels)
         for name in CORRUPTIONS:
             for severity in SEVERITIES:
                 corrupted = corrupt_batch(pixels, name, severity, seed + batch_number * 1000 + severity)
                 codes = answer(corrupted)
                 correct[(name, severity)] = correct.get((name, severity), 0) + int((codes == labels).sum())
-                refused[(name, severity)] = refused.get((name, severity), 0) + int((codes == NEITHER_CODE).sum())
+                refused[(name, severity)] = refused.get((name, severity), 0) + int((codes == refusal_code).sum())
     table = {name: [correct[(name, s)] / total for s in SEVERITIES] for name in CORRUPTIONS}
     return {
         "n": total,
@@ -107,25 +108,29 @@ def robustness_table(answer: Callable[[np.ndarray], np.ndarray], batches, seed: 
 
 
 def evaluate_robustness(classifier, data, limit: int | None = None, seed: int = 0) -> dict:
-    """Answer accuracy of `classifier` (its engine, TTA and "neither" settings) on `data` under every corruption."""
+    """Answer accuracy of `classifier` (its engine, TTA and refusal settings) on `data` under every corruption."""
     source = as_labelled_source(data)
-    labels = source.labels()
+    decision = classifier.decision
+    # The data's labels in the run's class order (its class names may come in another).
+    _, labels = labelled(source, classifier.classes_, allow_single_class=True)
     indices = None if limit is None else range(min(limit, len(labels)))
     size = classifier.engine.image_size
 
     def batches():
         for photos, pixels in decode_batches(source.photos(indices), size, 32, classifier.config.decode_threads):
-            yield pixels, np.array([p.label for p in photos])
+            yield pixels, labels[[p.index for p in photos]]
 
-    result = robustness_table(lambda px: classifier.decision.codes(*classifier.predict_pixels(px)), batches(), seed)
+    result = robustness_table(lambda px: decision.codes(*classifier.predict_pixels(px)), batches(), seed, decision.none_code)
     result["data"] = source.description
+    result["refusal"] = decision.refusal
     return result
 
 
 def robustness_markdown(result: dict) -> str:
-    lines = [f"Clean accuracy {result['clean_accuracy']:.4f} ({result['clean_refused']:.1%} answered 'neither') on "
+    refusal = result.get("refusal", "neither")  # results written before other classes existed are cat/dog ones
+    lines = [f"Clean accuracy {result['clean_accuracy']:.4f} ({result['clean_refused']:.1%} answered '{refusal}') on "
              f"{result['n']} photos of {result['data']}; mean corruption accuracy {result['mean_corruption_accuracy']:.4f}.",
-             "Each cell: answers right (share answered 'neither', counted among the wrong ones).", "",
+             f"Each cell: answers right (share answered '{refusal}', counted among the wrong ones).", "",
              "| corruption | severity 1 | severity 2 | severity 3 |", "|---|---|---|---|"]
     for name, row in result["accuracy"].items():
         cells = [f"{v:.4f} ({r:.1%})" for v, r in zip(row, result["refused"][name])]

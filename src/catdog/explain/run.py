@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from ..classifier import Prediction
 from ..data.inputs import as_source
 from ..data.pipeline import decode_batches
-from ..decide import ANSWERS
 from ..files import atomic_path
 from ..report.plots import plot_explanation_grid
 from .gradcam import Explanation, gradcam, overlay
@@ -18,16 +19,31 @@ from .gradcam import Explanation, gradcam, overlay
 
 def explain(classifier, inputs: Any, batch_size: int = 8) -> list[Explanation]:
     """Grad-CAM for every readable photo of `inputs` (unreadable ones are left out), labelled with the
-    answer `catdog predict` gives ("neither" included); the heat shows the evidence for cat or dog."""
+    answer `catdog predict` gives (the refusal included); the heat shows the evidence for the
+    likeliest class."""
     model = classifier.keras_model()
     size = int(model.input_shape[1])
     explanations = []
     for photos, pixels in decode_batches(as_source(inputs).photos(), size, batch_size, classifier.config.decode_threads):
-        heatmaps, _ = gradcam(model, pixels, classifier.decision)
-        p_dog, pet = classifier.predict_pixels(pixels)
-        answers = classifier.decision.codes(p_dog, pet)
-        for photo, image, heat, p, answer in zip(photos, pixels, heatmaps, p_dog, answers):
-            explanations.append(Explanation(photo.id, ANSWERS[answer], float(p), heat, image))
+        explanations += explain_pixels(classifier, model, pixels, [photo.id for photo in photos])
+    return explanations
+
+
+def explain_pixels(classifier, model, pixels: np.ndarray, ids: Sequence[str],
+                   scores: tuple[np.ndarray, np.ndarray | None] | None = None) -> list[Explanation]:
+    """Explanations of decoded photos [n, s, s, 3] by `model` (classifier.keras_model()): the answer
+    as `predict` gives it, and the heat of the class it chose (the likeliest one when it refuses).
+    `scores`: the classifier's (class output, pet score) for these photos when the caller has them
+    already (the server's batcher, which owns its engine); else the classifier computes them."""
+    p, pet = classifier.predict_pixels(pixels) if scores is None else scores
+    decision = classifier.decision
+    heatmaps = gradcam(model, pixels, decision.top(p))
+    explanations = []
+    for row, (id, image, heat, chosen) in enumerate(zip(ids, pixels, heatmaps, decision.top(p))):
+        answer = Prediction.scored(id, id, p[row], None if pet is None else pet[row], decision)
+        assert answer.label is not None and answer.confidence is not None and answer.probabilities is not None
+        explanations.append(Explanation(id, answer.label, decision.classes[int(chosen)], answer.confidence, answer.probabilities,
+                                        heat, image))
     return explanations
 
 

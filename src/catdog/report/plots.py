@@ -158,6 +158,8 @@ def plot_neither_tradeoff(rows: Sequence[dict], path: Path, title: str, decision
 
 
 def plot_explanation_grid(explanations, path: Path, columns: int = 4) -> Path:
+    """Grad-CAM overlays titled with the answer and its probability (p(dog) for a cat/dog run, as
+    ever); a refusal names the likeliest class, whose evidence the heat shows."""
     from ..explain.gradcam import overlay
 
     rows = max(1, int(np.ceil(len(explanations) / columns)))
@@ -166,7 +168,13 @@ def plot_explanation_grid(explanations, path: Path, columns: int = 4) -> Path:
         ax.axis("off")
     for ax, item in zip(axes.flat, explanations):
         ax.imshow(overlay(item.pixels, item.heatmap))
-        ax.set_title(f"{item.label} (p(dog) {item.p_dog:.1%})", fontsize=11)
+        if item.p_dog is not None:
+            title = f"{item.label} (p(dog) {item.p_dog:.1%})"
+        elif item.label == item.explained:
+            title = f"{item.label} (p {item.probability:.1%})"
+        else:  # on two lines: one is too long for the photo's width
+            title = f"{item.label}\n(heat of {item.explained}, p {item.probabilities[item.explained]:.1%})"
+        ax.set_title(title, fontsize=11)
     return _save(plt, fig, path)
 
 

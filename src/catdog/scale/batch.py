@@ -2,7 +2,11 @@
 
 Each shard's predictions are written atomically (temp file + rename) as part-<shard id>.parquet;
 a rerun skips the shards already written, so a killed job loses at most the shards in flight and
-ends with the same result as an uninterrupted run."""
+ends with the same result as an uninterrupted run.
+
+Columns: id, name, label (a class name or the refusal; null for an unreadable photo), confidence,
+one probability column per class, p_<class name> in label order (p_cat and p_dog for a cat/dog run,
+so its p_dog is the column it always was), pet_score and error."""
 
 from __future__ import annotations
 
@@ -19,7 +23,10 @@ from ..data.shards import Shard, plan_shards, shard_photos
 from ..files import atomic_path
 from ..progress import log
 
-COLUMNS = ("id", "name", "label", "p_dog", "confidence", "pet_score", "error")
+
+def probability_column(name: str) -> str:
+    """The column of a class's probability, as `catdog predict --csv` names it too."""
+    return f"p_{name}"
 
 
 def part_path(out: Path, shard: Shard) -> Path:
@@ -29,13 +36,15 @@ def part_path(out: Path, shard: Shard) -> Path:
 def score_shard(classifier, shard: Shard, out: Path) -> int:
     """Predict one shard and write its parquet part atomically; returns the rows written."""
     predictions = classifier.predict_photos(shard_photos(shard))
+    probabilities = {probability_column(name): pa.array([None if p.probabilities is None else p.probabilities[name] for p in predictions],
+                                                        type=pa.float32()) for name in classifier.classes_}
     table = pa.table({
-        "id": [p.id for p in predictions], "name": [p.name for p in predictions],
-        "label": [p.label for p in predictions],
-        "p_dog": pa.array([p.p_dog for p in predictions], type=pa.float32()),
+        "id": pa.array([p.id for p in predictions], type=pa.string()), "name": pa.array([p.name for p in predictions], type=pa.string()),
+        "label": pa.array([p.label for p in predictions], type=pa.string()),
         "confidence": pa.array([p.confidence for p in predictions], type=pa.float32()),
+        **probabilities,
         "pet_score": pa.array([p.pet_score for p in predictions], type=pa.float32()),
-        "error": [p.error for p in predictions],
+        "error": pa.array([p.error for p in predictions], type=pa.string()),
     })
     with atomic_path(part_path(out, shard)) as tmp:
         pq.write_table(table, tmp)

@@ -1,7 +1,7 @@
 """`catdog serve`: the HTTP API and web page over a trained run, on the fast engines.
 
-Endpoints: POST /v1/predict, POST /v1/explain, GET /healthz, /readyz, /metrics, /docs, and the web
-page at /. Typed FastAPI endpoints; the OpenAPI schema is FastAPI's own. Bad input gets a 4xx JSON
+Endpoints: POST /v1/predict, POST /v1/explain, GET /v1/model (the run's class names and its refusal),
+/healthz, /readyz, /metrics, /docs, and the web page at /. Typed FastAPI endpoints; the OpenAPI schema is FastAPI's own. Bad input gets a 4xx JSON
 error, never a crashed worker."""
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class ServeSettings:
     max_batch: int = 32
     batch_window_ms: float = 2.0
     tta: bool | None = None  # test-time augmentation; None: as the run was trained
-    neither: bool = True  # False: every photo holds a cat or a dog, never answer "neither"
-    refuse: str | None = None  # operating point of "neither" (--refuse); None: the run's own
+    neither: bool = True  # False: every photo holds one of the classes, never refuse ("neither" / "none of these")
+    refuse: str | None = None  # operating point of the refusal (--refuse); None: the run's own
 
     @classmethod
     def from_environment(cls) -> ServeSettings:
@@ -75,14 +75,22 @@ class ModelInfo(BaseModel):
     name: str = Field(description="Run folder name")
     version: str = Field(description="catdog version")
     engine: str = Field(description="Engine and file that answered, for example tflite:tflite-int8")
+    classes: list[str] = Field(description="The run's class names, in label order (cat, dog by default)")
+    refusal: str = Field(description="The label of a photo of none of the classes: neither for cat and dog, none of these for other classes")
 
 
 class PhotoPrediction(BaseModel):
     filename: str
-    label: str | None = Field(description="cat, dog or neither (no cat or dog in the photo); null when it could not be read")
-    p_dog: float | None = Field(description="Probability that the photo shows a dog rather than a cat; means nothing when the label is neither")
-    confidence: float | None = Field(description="How sure the answer is (for neither: that no cat or dog is there)")
-    pet_probability: float | None = Field(default=None, description="Chance that a cat or dog is in the photo at all; under 0.5 the label is neither")
+    label: str | None = Field(description="One of the run's classes (cat or dog by default), or its refusal (neither: no cat or "
+                                          "dog in the photo; none of these for other classes); null when it could not be read")
+    p_dog: float | None = Field(description="Cat and dog runs: probability that the photo shows a dog rather than a cat, means "
+                                            "nothing when the label is neither; null for runs of other classes")
+    probabilities: dict[str, float] | None = Field(default=None, description="Each class's probability by name (they sum to 1 "
+                                                   "and say which class it is; they mean nothing for a refusal); null when unread")
+    confidence: float | None = Field(description="How sure the answer is: the label's probability (for the refusal: that none of "
+                                                 "the classes is there)")
+    pet_probability: float | None = Field(default=None, description="Chance that one of the classes (a cat or dog) is in the "
+                                                                    "photo at all; under 0.5 the label is the refusal")
     pet_score: float | None = Field(default=None, description="The raw evidence behind pet_probability, in the model's own units (for scripts)")
     latency_ms: float
     error: str | None = Field(default=None, description="Why this photo could not be read")
@@ -132,8 +140,9 @@ class ServiceState:
 
     def model_info(self) -> ModelInfo:
         assert self.classifier is not None and self.classifier.engine is not None
-        engine = self.classifier.engine
-        return ModelInfo(name=self.settings.model.name, version=f"catdog {__version__}", engine=f"{engine.name}:{engine.artifact}")
+        engine, decision = self.classifier.engine, self.classifier.decision
+        return ModelInfo(name=self.settings.model.name, version=f"catdog {__version__}", engine=f"{engine.name}:{engine.artifact}",
+                         classes=list(decision.classes), refusal=decision.refusal)
 
 
 class ApiError(Exception):
@@ -284,10 +293,10 @@ async def _predict_one(state: ServiceState, name: str, data: bytes) -> PhotoPred
         return PhotoPrediction(filename=name, label=None, p_dog=None, confidence=None,
                                latency_ms=(time.perf_counter() - started) * 1000, error=pixels)
     assert state.batcher is not None and state.classifier is not None
-    p_dog, pet = await state.batcher.submit(pixels)
-    answer = Prediction.scored(name, name, p_dog, pet, state.classifier.decision)
-    return PhotoPrediction(filename=name, label=answer.label, p_dog=answer.p_dog, confidence=answer.confidence,
-                           pet_probability=answer.pet_probability, pet_score=answer.pet_score,
+    p, pet = await state.batcher.submit(pixels)
+    answer = Prediction.scored(name, name, p, pet, state.classifier.decision)
+    return PhotoPrediction(filename=name, label=answer.label, p_dog=answer.p_dog, probabilities=answer.probabilities,
+                           confidence=answer.confidence, pet_probability=answer.pet_probability, pet_score=answer.pet_score,
                            latency_ms=(time.perf_counter() - started) * 1000)
 
 
@@ -298,8 +307,9 @@ router = APIRouter()
 
 @router.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
 async def predict(photos: Photos, state: Ready) -> PredictResponse:
-    """Label one or more photos cat, dog or neither: multipart files (up to the file limit), or one
-    photo as the raw body with an image/* content type."""
+    """Label one or more photos with one of the run's classes (cat or dog by default) or its refusal
+    (neither / none of these): multipart files (up to the file limit), or one photo as the raw body
+    with an image/* content type."""
     predictions = await asyncio.gather(*(_predict_one(state, name, data) for name, data in photos))
     if all(p.error for p in predictions):
         first = predictions[0]
@@ -311,24 +321,28 @@ async def predict(photos: Photos, state: Ready) -> PredictResponse:
 @router.post("/v1/explain", response_class=Response, responses={200: {"content": {"image/png": {}}},
                                                                    501: {"model": ErrorResponse}, **ERRORS})
 async def explain(photos: Photos, state: Ready) -> Response:
-    """The Grad-CAM overlay of one photo (the first, if several are sent), as PNG. Needs the Keras
-    model, so TensorFlow."""
+    """The Grad-CAM overlay of one photo (the first, if several are sent), as PNG: where the evidence
+    for its likeliest class lies. Needs the Keras model, so TensorFlow."""
     name, data = photos[0]
     pixels = await _decode(state, name, data)
     if isinstance(pixels, str):
         raise ApiError(422, f"{name}: {pixels}")
     classifier = state.classifier
-    assert classifier is not None
+    assert classifier is not None and state.batcher is not None
+    # The answer through the batcher, which owns the serving engine (TFLite's interpreter runs one call at a time).
+    p, pet = await state.batcher.submit(pixels)
+    scores = (np.asarray(p)[None], None if pet is None else np.array([pet]))
 
     def render() -> bytes:
         from PIL import Image
 
-        from ..explain.gradcam import gradcam, overlay
+        from ..explain.gradcam import overlay
+        from ..explain.run import explain_pixels
 
         with state.explain_lock:
-            heatmaps, _ = gradcam(classifier.keras_model(), pixels[None], classifier.decision)
+            [explanation] = explain_pixels(classifier, classifier.keras_model(), pixels[None], [name], scores)
         buffer = io.BytesIO()
-        Image.fromarray(overlay(pixels, heatmaps[0])).save(buffer, format="PNG")
+        Image.fromarray(overlay(pixels, explanation.heatmap)).save(buffer, format="PNG")
         return buffer.getvalue()
 
     try:
@@ -338,6 +352,12 @@ async def explain(photos: Photos, state: Ready) -> Response:
     except ModelError as exc:
         raise ApiError(501, f"Explanations are not available on this server: {exc}") from exc
     return Response(png, media_type="image/png")
+
+
+@router.get("/v1/model", responses={503: {"model": ErrorResponse}})
+async def model_info(state: Ready) -> ModelInfo:
+    """The run that answers: its class names, in label order, and the label of a photo of none of them."""
+    return state.model_info()
 
 
 @router.get("/healthz")
@@ -378,7 +398,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         await batcher.stop()
 
     app = FastAPI(title="catdog", version=__version__, lifespan=lifespan,
-                  description="Cat-vs-dog photo classifier (MobileNetV2). Answers cat, dog or neither.")
+                  description="Photo classifier (MobileNetV2) of a run's classes: cat, dog or neither by default, or "
+                              "the classes it was trained on or none of these (GET /v1/model lists them).")
     app.state.catdog = state
     app.include_router(router)
     app.openapi = lambda: _schema(app)  # type: ignore[method-assign]

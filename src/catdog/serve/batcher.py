@@ -36,8 +36,9 @@ class MicroBatcher:
             self._worker.cancel()
         self._executor.shutdown(wait=False)
 
-    async def submit(self, pixels: np.ndarray) -> tuple[float, float | None]:
-        """One decoded photo [s, s, 3] -> (p(dog), pet score or None)."""
+    async def submit(self, pixels: np.ndarray) -> tuple[float | np.ndarray, float | None]:
+        """One decoded photo [s, s, 3] -> (its class output, pet score or None): p(class 1) (p(dog))
+        for a two-class run, the N class probabilities [N] for more."""
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((pixels, future))
         return await future
@@ -60,7 +61,7 @@ class MicroBatcher:
                     break
             batch = np.stack([pixels for pixels, _ in items])
             try:
-                p_dog, pet = await loop.run_in_executor(self._executor, self.predict, batch)
+                p, pet = await loop.run_in_executor(self._executor, self.predict, batch)
             except Exception as exc:  # one failed batch fails its callers, never the worker
                 for _, future in items:
                     if not future.done():
@@ -70,4 +71,9 @@ class MicroBatcher:
                 self.on_batch(len(items))
             for row, (_, future) in enumerate(items):
                 if not future.done():
-                    future.set_result((float(p_dog[row]), None if pet is None else float(pet[row])))
+                    future.set_result((_row(p, row), None if pet is None else float(pet[row])))
+
+
+def _row(p: np.ndarray, row: int) -> float | np.ndarray:
+    """One photo's class output: a float for two classes ([n]), its N probabilities for more ([n, N])."""
+    return float(p[row]) if np.ndim(p) == 1 else np.array(p[row], dtype=np.float64)

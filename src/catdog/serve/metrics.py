@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+KNOWN_PATHS = ("/", "/v1/predict", "/v1/explain", "/v1/model", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
+
 
 class ServiceMetrics:
     content_type = CONTENT_TYPE_LATEST
@@ -19,7 +21,7 @@ class ServiceMetrics:
 
     def observe(self, path: str, status: int, seconds: float) -> None:
         # Unknown paths are folded together so random URLs cannot grow the label set without bound.
-        known = path if path in ("/", "/v1/predict", "/v1/explain", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json") else "other"
+        known = path if path in KNOWN_PATHS else "other"
         self.requests.labels(known, str(status)).inc()
         if status >= 400:
             self.errors.labels(known, str(status)).inc()
