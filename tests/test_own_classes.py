@@ -44,7 +44,6 @@ def photo_folder(tmp_path_factory, scene_rows):
     return folder
 
 
-@pytest.mark.slow
 def test_predict_json_csv_and_table_speak_the_class_names(trained_scenes, photo_folder):
     run = trained_scenes.run_dir
     expected = {Path(p.id).name: p for p in Classifier.load(run, engine="keras").predict_photos(photo_folder)}
@@ -84,7 +83,6 @@ def test_predict_json_csv_and_table_speak_the_class_names(trained_scenes, photo_
         assert row["label"] in line and f"{row['confidence']:.1%}" in line
 
 
-@pytest.mark.slow
 def test_evaluate_prints_per_class_metrics_and_the_answers_by_name(trained_scenes, small_scenes_test):
     run = trained_scenes.run_dir
     metrics = json.loads(catdog("evaluate", "--model", run, "--data", small_scenes_test, "--json").stdout)
@@ -112,7 +110,6 @@ def scene_server(trained_scenes, tmp_path_factory):
         yield url
 
 
-@pytest.mark.slow
 def test_a_real_server_answers_a_scene_photo_with_its_name(scene_server, trained_scenes, scene_rows):
     info = httpx.get(scene_server + "/v1/model").json()
     assert info["classes"] == list(SCENE_CLASSES) and info["refusal"] == REFUSAL
@@ -139,7 +136,6 @@ def test_a_real_server_answers_a_scene_photo_with_its_name(scene_server, trained
     assert cam.status_code == 200 and Image.open(io.BytesIO(cam.content)).size == (224, 224)
 
 
-@pytest.mark.slow
 def test_the_served_page_names_the_classes_and_answers_by_name(scene_server, trained_scenes, scene_rows, photo_folder, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -201,7 +197,6 @@ def _scored(folder: Path) -> list[tuple]:
                       [None if p[0] is None else tuple(round(v, 5) for v in p) for p in probabilities]))
 
 
-@pytest.mark.slow
 def test_batch_scoring_writes_a_probability_column_per_class_in_process_and_on_ray(trained_scenes, scene_shards, tmp_path):
     run = trained_scenes.run_dir
     out = tmp_path / "local.parquet"
@@ -225,7 +220,6 @@ def test_batch_scoring_writes_a_probability_column_per_class_in_process_and_on_r
     assert _scored(on_ray) == rows
 
 
-@pytest.mark.slow
 def test_gradcam_shows_the_predicted_scene_and_the_grid_names_it(trained_scenes, small_scenes_test, tmp_path):
     from catdog.data.decode import decode_image
     from catdog.explain.gradcam import gradcam
@@ -255,7 +249,6 @@ def test_gradcam_shows_the_predicted_scene_and_the_grid_names_it(trained_scenes,
     assert [p.name for p in written] == ["000_photo 0_gradcam.png", "grid.png"]
 
 
-@pytest.mark.slow
 def test_robustness_reads_labels_by_class_name_and_names_the_refusal(trained_scenes, small_scenes_test, tmp_path):
     """The same photos with their ClassLabel in another order give the same figures: labels are read
     by name, in the run's order."""

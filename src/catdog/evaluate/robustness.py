@@ -111,8 +111,8 @@ def evaluate_robustness(classifier, data, limit: int | None = None, seed: int = 
     """Answer accuracy of `classifier` (its engine, TTA and refusal settings) on `data` under every corruption."""
     source = as_labelled_source(data)
     decision = classifier.decision
-    # The data's labels in the run's class order (its class names may come in another).
-    _, labels = labelled(source, classifier.classes_, allow_single_class=True)
+    # The data's labels in the run's class order (its class names may come in another, or name some of them).
+    _, labels = labelled(source, classifier.classes_, of_run=True)
     indices = None if limit is None else range(min(limit, len(labels)))
     size = classifier.engine.image_size
 
