@@ -55,7 +55,7 @@ WEB_MODEL_FORMAT = "tflite-int8"
 # recipe's answer averages two heads' logits, each fed by its own copy of the top blocks: float16
 # weights move its p(dog) by up to 0.067, the int8 backbone by up to 0.28 (on photos near p(dog) = 0.5;
 # every clear answer the same), hence 0.1 and 0.3. A six-class run's class probabilities (the tests'
-# scenes run) moved by up to 0.052 and 0.285, with every answer the same.
+# scenes run) moved by up to 0.024 and 0.092 where the answer is a class, every answer the same.
 TOLERANCES = {
     "onnx": (1e-3, 1e-2, 1.0), "tflite": (1e-3, 1e-2, 1.0), "savedmodel": (1e-4, 1e-3, 1.0),
     "tflite-fp16": (0.1, 0.25, 1.0), "tflite-int8": (0.3, 1.5, 0.97),
@@ -272,9 +272,15 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
         raise
     # [class output, pet score] of each: p(class 1) [n] for two classes, the N probabilities [n, N] for more
     (reference_p, reference_pet), (exported_p, exported_pet) = split_output(reference), split_output(exported)
-    max_diff = float(np.abs(exported_p - reference_p).max())
-    pet_diff = float(np.abs(exported_pet - reference_pet).max()) if reference_pet is not None and exported_pet is not None else 0.0
     reference_codes = decision.codes(reference_p, reference_pet)
+    # The class output is held to the tolerance where it is the answer: a refused photo's class
+    # probabilities mean nothing (no answer shows them), and the pictures with no cat or dog, which int8
+    # ranges calibrated on real photos fit worst, moved a six-class run's by 0.35 (real photos: 0.09).
+    # Whether a photo is refused at all is the pet score's, checked on every photo.
+    answered = reference_codes != decision.none_code
+    class_diff = np.abs(np.asarray(exported_p, dtype=np.float64) - reference_p).reshape(len(verify), -1).max(axis=1)
+    max_diff = float(class_diff[answered].max()) if answered.any() else 0.0
+    pet_diff = float(np.abs(exported_pet - reference_pet).max()) if reference_pet is not None and exported_pet is not None else 0.0
     same = decision.codes(exported_p, exported_pet) == reference_codes
     agreement = float(same.mean())
     max_allowed, max_pet, min_agreement = TOLERANCES[fmt]
@@ -285,7 +291,8 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     verified = max_diff <= max_allowed and pet_diff <= max_pet and clear_agreement >= min_agreement
     record = {
         "format": fmt, "file": FORMATS[fmt][0], "engine": FORMATS[fmt][1], "verified": verified,
-        "max_abs_diff": max_diff, "max_pet_score_diff": pet_diff, "answer_agreement": agreement,
+        "max_abs_diff": max_diff, "max_abs_diff_refused": float(class_diff[~answered].max()) if (~answered).any() else 0.0,
+        "max_pet_score_diff": pet_diff, "answer_agreement": agreement,
         "clear_answer_agreement": clear_agreement, "photos_on_a_threshold": int(on_threshold.sum()),
         "photos_checked": int(len(verify)),
         "tolerance": {"max_abs_diff": max_allowed, "max_pet_score_diff": max_pet, "answer_agreement": min_agreement},
@@ -311,9 +318,9 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     write_model_card(run)  # the card lists the exports, and a copy lies next to them
     if not record["verified"]:
         raise ModelError(
-            f"The {fmt} export differs from the Keras model beyond tolerance (largest {_probability_name(decision)} difference {max_diff:.4f}, "
-            f"pet score {pet_diff:.3f}, same answer on {clear_agreement:.1%} of the photos not within that tolerance of a "
-            f"threshold); it was deleted. Details are in {run.export_dir / MANIFEST_FILE}."
+            f"The {fmt} export differs from the Keras model beyond tolerance (largest {_probability_name(decision)} difference "
+            f"{max_diff:.4f} where the answer is a class, pet score {pet_diff:.3f}, same answer on {clear_agreement:.1%} of the "
+            f"photos not within that tolerance of a threshold); it was deleted. Details are in {run.export_dir / MANIFEST_FILE}."
         )
     return record
 

@@ -137,8 +137,11 @@ function answerOf(categories) {
     p = [1 - p1, p1];
   }
   const noPet = (score[refusal] ?? 0) / Math.max((score[refusal] ?? 0) + Math.max(...classScores), 1e-30);
-  const probabilities = classes.map((name, i) => ({ name, p: p[i] })).sort((a, b) => b.p - a.p);
   const refused = top.categoryName === refusal;
+  // Likeliest first, the answer before all (two classes with the threshold off one half: it may be the
+  // less likely one).
+  const first = (entry) => (entry.name === top.categoryName ? 1 : 0);
+  const probabilities = classes.map((name, i) => ({ name, p: p[i] })).sort((a, b) => first(b) - first(a) || b.p - a.p);
   return { label: top.categoryName, refused, p: refused ? null : p[classes.indexOf(top.categoryName)],
            pDog: isCatDog() ? p[1] : null, probabilities, noPet };
 }
