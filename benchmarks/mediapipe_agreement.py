@@ -2,8 +2,11 @@
 on held-out photos of other kinds than the training photos: whole photos, which MediaPipe resizes
 itself, as an app hands them over. Per file and per kind: the share of photos with the same answer.
 Needs `catdog export --format all` (or the three TFLite formats) on RUN. Prints one JSON object.
+A run of other classes than cat and dog: --data PARQUET adds its own held-out photos as the kind
+"data" (the shared kinds are then photos of none of its classes, mostly).
 
     .venv/bin/python benchmarks/mediapipe_agreement.py --model runs/orig
+    .venv/bin/python benchmarks/mediapipe_agreement.py --model runs/scenes --data ../shared/data/scenes.parquet
 """
 
 from __future__ import annotations
@@ -30,26 +33,30 @@ KINDS = {"shift": ("shift.parquet", 100, None), "ood_diverse": ("ood_diverse.par
 
 
 def photos_of(spec: tuple) -> list[bytes]:
+    """(file, photos per label or None, count): `count` photos, or that many of each label the file has."""
     table = pq.read_table(DATA / spec[0])
     images = [row["bytes"] for row in table.column("image").to_pylist()]
     if spec[1] is None:
         return images[: spec[2]]
     labels = table.column("labels").to_pylist()
-    return [image for value in (0, 1) for image in [i for i, label in zip(images, labels) if label == value][: spec[1]]]
+    values = sorted({label for label in labels if label is not None and label >= 0})
+    return [image for value in values for image in [i for i, label in zip(images, labels) if label == value][: spec[1]]]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--data", type=Path, help="held-out photos of the run's own classes (parquet): 50 of each label")
     args = parser.parse_args()
     keras = Classifier.load(args.model, engine="keras")
     result: dict = {"machine": describe(), "model": str(args.model), "kinds": {}}
     answers: dict[str, dict[str, list[bool]]] = {fmt: {} for fmt in ("tflite", "tflite-fp16", "tflite-int8")}
-    for kind, spec in KINDS.items():
+    kinds = {**KINDS, **({"data": (args.data.resolve(), 50, None)} if args.data else {})}
+    for kind, spec in kinds.items():
         photos = photos_of(spec)
         expected = keras.predict(photos)
         images = [decode_image(photo, None) for photo in photos]
-        result["kinds"][kind] = {"photos": len(photos), "answers": {a: expected.count(a) for a in ("cat", "dog", "neither")}}
+        result["kinds"][kind] = {"photos": len(photos), "answers": {a: expected.count(a) for a in keras.decision.answers}}
         for fmt in answers:
             got = mediapipe_answers(args.model / "export" / FORMATS[fmt][0], images)
             answers[fmt][kind] = [a == e for a, e in zip(got, expected)]

@@ -31,7 +31,7 @@ CATDOG = str(Path(sys.executable).with_name("catdog"))
 RUN_FILES = {"model.keras", "config.json", "history.csv", "metrics.json", "data_report.json", "fit_result.png",
              "confusion_matrix.png", "roc_curve.png", "module_test.png", "README.md"}
 # Fixtures that train a real model: a test that uses one is slow (`pytest -m "not slow"` leaves it out).
-TRAINING_FIXTURES = {"trained", "exported_run", "cli_run", "server", "in_process", "app_client", "trained_scenes"}
+TRAINING_FIXTURES = {"trained", "exported_run", "cli_run", "server", "in_process", "app_client", "trained_scenes", "exported_scenes"}
 SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
 DATA = SHARED / "data"
 TRAIN = DATA / "train.parquet"
@@ -245,6 +245,17 @@ def exported_run(trained, tmp_path_factory, small_train, web_runtime_tarball):
     run = tmp_path_factory.mktemp("exported") / "run"
     shutil.copytree(trained.run_dir, run)
     args = [CATDOG, "export", "--model", str(run), "--data", str(small_train), "--format", "all", "--runtime", str(web_runtime_tarball)]
+    result = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "CATDOG_PROGRESS": "0"})
+    assert result.returncode == 0, result.stderr
+    return run
+
+
+@pytest.fixture(scope="session")
+def exported_scenes(trained_scenes, tmp_path_factory, small_scenes, web_runtime_tarball):
+    """A copy of the six-class run with every export (`--format all`), made by the CLI as a user would."""
+    run = tmp_path_factory.mktemp("exported") / "scenes"
+    shutil.copytree(trained_scenes.run_dir, run)
+    args = [CATDOG, "export", "--model", str(run), "--data", str(small_scenes), "--format", "all", "--runtime", str(web_runtime_tarball)]
     result = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "CATDOG_PROGRESS": "0"})
     assert result.returncode == 0, result.stderr
     return run

@@ -38,3 +38,30 @@ def test_without_the_runtime_and_offline_the_error_says_how_to_get_it(tmp_path, 
 
 def test_a_model_file_without_metadata_has_no_labels():
     assert read_labels(b"TFL3 not a zip") == []
+
+
+def tflite_flatbuffer() -> bytes:
+    """The smallest TFLite model: one float32 tensor in and out, no ops (enough for its metadata)."""
+    import flatbuffers
+    from mediapipe.tasks.metadata import schema_py_generated as model_fb
+
+    tensor = model_fb.TensorT()
+    tensor.name, tensor.shape, tensor.type, tensor.buffer = "image", [1, 4], model_fb.TensorType.FLOAT32, 0
+    subgraph = model_fb.SubGraphT()
+    subgraph.tensors, subgraph.inputs, subgraph.outputs, subgraph.operators = [tensor], [0], [0], []
+    model = model_fb.ModelT()
+    model.version, model.subgraphs, model.buffers, model.operatorCodes = 3, [subgraph], [model_fb.BufferT()], []
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_labels_with_spaces_travel_in_the_metadata_one_a_line():
+    """A run of other classes ends with "none of these", and class names may hold spaces."""
+    from catdog.edge.metadata import ClassifierMetadata, add_classifier_metadata
+
+    labels = ("golden retriever", "tabby cat", "none of these")
+    info = ClassifierMetadata(name="m", description="d", version="1", license="Apache-2.0", author="a", labels=labels)
+    assert read_labels(add_classifier_metadata(tflite_flatbuffer(), info)) == list(labels)
+    with pytest.raises(ModelError, match="spans lines"):
+        add_classifier_metadata(tflite_flatbuffer(), ClassifierMetadata("m", "d", "1", "Apache-2.0", "a", ("two\nlines", "b")))

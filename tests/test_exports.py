@@ -11,7 +11,7 @@ from catdog import Classifier
 from catdog.errors import ModelError
 from catdog.run_folder import RunFolder
 from catdog.runtime.manifest import usable_exports
-from conftest import EXPORTED, NOT_SERVE, catdog, read_rows
+from conftest import EXPORTED, NOT_SERVE, SCENE_CLASSES, TEST, catdog, read_rows
 
 
 def test_every_format_exports_through_the_cli_and_is_recorded(exported_run):
@@ -199,3 +199,102 @@ def test_mediapipe_answers_as_catdog_predict_on_photos_it_never_saw(exported_run
     assert {"cat", "dog", "neither"} <= set(expected)  # the check covers all three answers
     agreement = np.mean([a == b for a, b in zip(answers, expected)])
     assert agreement >= (0.97 if fmt == "tflite-int8" else 0.99), list(zip(answers, expected))
+
+
+# ------------------------------------------------------------------ a run of six classes (the scenes)
+
+SCENE_ANSWERS = [*SCENE_CLASSES, "none of these"]
+FLOAT32 = ("onnx", "tflite", "savedmodel")
+
+
+@pytest.mark.slow
+def test_a_six_class_run_exports_every_format_with_its_class_names(exported_scenes):
+    """`catdog export --format all` on a run of six classes: every format verified by its answers (a class
+    or "none of these") on the check photos against the Keras model's; the TFLite files give seven scores
+    named by their labels.txt, ONNX and SavedModel the raw [p_1..p_6, pet score]."""
+    from catdog.edge.metadata import read_labels
+
+    manifest = json.loads((exported_scenes / "export" / "manifest.json").read_text())
+    assert set(manifest["exports"]) == set(EXPORTED) and "failed" not in manifest
+    figures = {}
+    for fmt, record in manifest["exports"].items():
+        assert record["verified"] and record["classes"] == list(SCENE_CLASSES)
+        if fmt == "web":
+            continue
+        assert record["photos_checked"] == 72
+        assert record["max_abs_diff"] <= record["tolerance"]["max_abs_diff"]
+        assert record["clear_answer_agreement"] >= record["tolerance"]["answer_agreement"]
+        # float32 files answer exactly as Keras does; float16 and int8 rounding may move a photo on a threshold
+        assert record["answer_agreement"] >= (1.0 if fmt in FLOAT32 else 0.95), record
+        if fmt in TFLITE:
+            assert record["outputs"] == SCENE_ANSWERS
+            assert read_labels((exported_scenes / "export" / record["file"]).read_bytes()) == SCENE_ANSWERS
+        else:
+            assert record["outputs"] == [f"p({name})" for name in SCENE_CLASSES] + ["pet_score"]
+        figures[fmt] = {key: record[key] for key in ("answer_agreement", "clear_answer_agreement", "photos_on_a_threshold", "max_abs_diff")}
+    print(json.dumps(figures))
+
+
+@pytest.mark.slow
+def test_onnx_and_savedmodel_of_a_six_class_run_give_its_raw_outputs(exported_scenes, small_scenes_test):
+    import tensorflow as tf
+
+    from catdog.data.decode import decode_image
+    from catdog.runtime.onnx_engine import OnnxEngine
+
+    pixels = np.stack([decode_image(r["bytes"]) for r in read_rows(small_scenes_test, per_class=1, seed=2)]).astype(np.float32)
+    keras_outputs = Classifier.load(exported_scenes, engine="keras").engine.run(pixels)
+    assert keras_outputs.shape == (6, 7) and np.allclose(keras_outputs[:, :6].sum(axis=1), 1.0, atol=1e-5)
+    signature = tf.saved_model.load(str(exported_scenes / "export" / "saved_model")).signatures["serving_default"]
+    (saved,) = signature(image=tf.constant(pixels)).values()
+    assert np.allclose(np.asarray(saved), keras_outputs, atol=1e-4)
+    assert np.allclose(OnnxEngine(exported_scenes / "export" / "model.onnx").run(pixels), keras_outputs, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def scene_answers(exported_scenes, small_scenes_test):
+    """Scene photos the run never saw (three of each class) and cats and dogs (none of these), the answers
+    `catdog predict` (Keras) gives them, and which of those sit near a threshold (by the second-look
+    margins: what resizing the whole photo, or rounding, can move)."""
+    from catdog.classifier import TTA_MARGINS
+    from catdog.data.decode import decode_image
+
+    photos = [r["bytes"] for r in read_rows(small_scenes_test, per_class=3, seed=4) + read_rows(TEST, per_class=2, seed=4)]
+    keras = Classifier.load(exported_scenes, engine="keras")
+    p, pet = keras.engine.scores(np.stack([decode_image(photo) for photo in photos]))
+    near = keras.decision.near_threshold(p, pet, *TTA_MARGINS)
+    return photos, keras.predict(photos), near
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["onnx", "tflite", "tflite-int8"])
+def test_every_engine_gives_a_six_class_run_s_answers(exported_scenes, scene_answers, engine):
+    photos, expected, _ = scene_answers
+    assert "none of these" in expected and len(set(expected) & set(SCENE_CLASSES)) >= 4
+    fast = Classifier.load(exported_scenes, engine=engine)
+    answers = fast.predict(photos)
+    agreement = np.mean([a == b for a, b in zip(answers, expected)])
+    assert agreement >= (0.9 if fast.engine.artifact == "tflite-int8" else 1.0), list(zip(answers, expected))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["tflite", "tflite-int8"])
+def test_mediapipe_loads_a_six_class_file_with_seven_labels_and_answers_as_catdog_predict(exported_scenes, scene_answers, fmt):
+    """MediaPipe's ImageClassifier reads the six class names and "none of these", in the scores' order,
+    and its top category for whole photos (which it resizes itself) is `catdog predict`'s answer, but
+    for photos whose answer sits near a threshold."""
+    from catdog.data.decode import decode_image
+    from catdog.edge.mediapipe_check import mediapipe_answers, mediapipe_labels
+    from catdog.runtime.manifest import FORMATS
+
+    path = exported_scenes / "export" / FORMATS[fmt][0]
+    assert mediapipe_labels(path) == SCENE_ANSWERS
+    record = json.loads((exported_scenes / "export" / "manifest.json").read_text())["exports"][fmt]["mediapipe"]
+    assert record["checked"] and record["photos_checked"] == 72 and set(record["categories"]) <= set(SCENE_ANSWERS)
+    assert all(row["near_threshold"] for row in record["disagreements"]), record["disagreements"]
+    photos, expected, near = scene_answers
+    answers = mediapipe_answers(path, [decode_image(photo, None) for photo in photos])
+    differ = [(i, answers[i], expected[i]) for i in range(len(photos)) if answers[i] != expected[i]]
+    print(json.dumps({"format": fmt, "labels": mediapipe_labels(path), "check_photos_agreement": record["answer_agreement"],
+                      "held_out_photos": len(photos), "held_out_agreement": 1 - len(differ) / len(photos)}))
+    assert all(near[i] for i, _, _ in differ) and len(differ) <= len(photos) // 10, differ

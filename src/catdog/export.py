@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .classes import is_cat_dog
 from .classifier import TTA_MARGINS
 from .data.decode import decode_image
 from .data.pipeline import decode_batches
 from .data.sources import Photo, open_source
-from .decide import ANSWERS, Decision, parse_refuse
+from .decide import Decision, parse_refuse
 from .edge.mediapipe_check import mediapipe_answers, mediapipe_available
 from .edge.metadata import ClassifierMetadata, add_classifier_metadata
 from .edge.web import write_web_export
@@ -31,7 +32,7 @@ from .progress import log
 from .quiet import native_output_silenced
 from .report.run_readme import write_model_card
 from .run_folder import RunFolder
-from .runtime import Engine
+from .runtime import Engine, split_output
 from .runtime.keras_engine import KerasEngine
 from .runtime.manifest import FORMATS, MANIFEST_FILE, baked_decision, export_path, read_manifest, usable_exports, write_manifest
 from .runtime.onnx_engine import OnnxEngine
@@ -39,19 +40,22 @@ from .runtime.tflite_engine import TfliteEngine
 
 VERIFY_PHOTOS = 64
 # Pictures with no cat or dog (noise, stripes, gradients, flat colour) join the check, so that an
-# export is seen to answer "neither" where the Keras model does, not only cat and dog.
+# export is seen to refuse ("neither", "none of these") where the Keras model does, not only to
+# name classes.
 NON_PET_PICTURES = 8
 CALIBRATION_PHOTOS = 128
 MEDIAPIPE_AGREEMENT = 0.99  # below this share of same answers, export warns
 # The web page runs the int8 file: in Chromium on 2 cores it classifies a photo in 40.6 ms against
 # 54.2 ms for float16 (docs/BENCHMARKS.md), for 3.9 MB more to load.
 WEB_MODEL_FORMAT = "tflite-int8"
-# Per format: largest allowed |p(dog) exported - p(dog) Keras|, the same for the pet score (in its
-# own units: standardised evidence, the "neither" threshold near -2), and the smallest share of
-# photos not within those of a threshold that get the same answer (cat, dog or neither) from the
-# export as from the Keras model. The best recipe's answer averages two heads' logits, each fed by
-# its own copy of the top blocks: float16 weights move its p(dog) by up to 0.067, the int8 backbone by
-# up to 0.28 (on photos near p(dog) = 0.5; every clear answer the same), hence 0.1 and 0.3.
+# Per format: largest allowed |p exported - p Keras| (p(dog) for cat and dog; each class's probability
+# for a run of more classes), the same for the pet score (in its own units: standardised evidence, the
+# "neither" threshold near -2), and the smallest share of photos not within those of a threshold
+# that get the same answer (a class or the refusal) from the export as from the Keras model. The best
+# recipe's answer averages two heads' logits, each fed by its own copy of the top blocks: float16
+# weights move its p(dog) by up to 0.067, the int8 backbone by up to 0.28 (on photos near p(dog) = 0.5;
+# every clear answer the same), hence 0.1 and 0.3. A six-class run's class probabilities (the tests'
+# scenes run) moved by up to 0.024 and 0.092 where the answer is a class, every answer the same.
 TOLERANCES = {
     "onnx": (1e-3, 1e-2, 1.0), "tflite": (1e-3, 1e-2, 1.0), "savedmodel": (1e-4, 1e-3, 1.0),
     "tflite-fp16": (0.1, 0.25, 1.0), "tflite-int8": (0.3, 1.5, 0.97),
@@ -93,14 +97,19 @@ def non_pet_pictures(count: int, size: int, seed: int = 0) -> np.ndarray:
 # pet and changed one answer in ten. Matched by name in the converter's graph; ops the backbone never
 # uses are kept float by type too.
 # (the model's own layer names: model.build; the best recipe's frozen head and its logit average too,
-# whose int8 sigmoid outputs, 1/256 apart, turned into logits moved p(dog) by 0.29)
+# whose int8 sigmoid outputs, 1/256 apart, turned into logits moved p(dog) by 0.29; a run of more
+# classes' softmax head is "/head" too, and SOFTMAX is kept float by type as well). The converter still
+# rounds the output of every sigmoid and softmax, float or not, through one QUANTIZE/DEQUANTIZE pair
+# (its fixed range, steps of 1/256): the head's probabilities in the int8 file are that coarse, well
+# inside its tolerance (the int8 backbone moves them by up to 0.28).
 FLOAT_NODE_NAMES = ("pet_score", "/head", "frozen_head", "mean_logit", "frozen_pool", "p_dog_and_pet_score", "answer_scores")
-FLOAT_OP_TYPES = ["SUM", "EXP", "LOG", "RSQRT", "SQRT", "REDUCE_MAX", "MAXIMUM", "MINIMUM", "CONCATENATION", "LOGISTIC", "DIV"]
+FLOAT_OP_TYPES = ["SUM", "EXP", "LOG", "RSQRT", "SQRT", "REDUCE_MAX", "MAXIMUM", "MINIMUM", "CONCATENATION", "LOGISTIC", "SOFTMAX", "DIV"]
 TFLITE_FORMATS = ("tflite", "tflite-fp16", "tflite-int8")
 
 
 def answer_model(model, decision: Decision):
-    """The model TFLite files hold: pixels -> [cat, dog, neither] scores whose largest is the answer."""
+    """The model TFLite files hold: pixels -> N + 1 answer scores [classes..., refusal] ([cat, dog,
+    neither] for a cat/dog run) whose largest is the answer."""
     import keras
 
     from .model.layers import AnswerScores
@@ -164,12 +173,17 @@ def _tensor_details(model_bytes: bytes) -> list[dict]:
         return Interpreter(model_content=model_bytes).get_tensor_details()
 
 
-def _metadata(run: RunFolder) -> ClassifierMetadata:
+def _metadata(run: RunFolder, decision: Decision) -> ClassifierMetadata:
+    """The file's name, description and labels: the run's classes, then its refusal (MediaPipe's
+    categories, in the order of the answer scores)."""
+    if is_cat_dog(decision.classes):
+        question = "Is there a cat, a dog or neither in this photo?"
+    else:
+        question = f"Which of {', '.join(decision.classes)} is in this photo, or {decision.refusal}?"
     return ClassifierMetadata(
         name="mobilenetv2-catdog", version=f"{__version__} ({run.path.name})", license="Apache-2.0", author="mobilenetv2-catdog",
-        description="Is there a cat, a dog or neither in this photo? MobileNetV2 transfer learning; "
-                    "the top category is the answer `catdog predict` gives.",
-        labels=ANSWERS)
+        description=f"{question} MobileNetV2 transfer learning; the top category is the answer `catdog predict` gives.",
+        labels=decision.answers)
 
 
 def _write(model, fmt: str, target: Path, calibration: np.ndarray, run: RunFolder, decision: Decision) -> None:
@@ -179,7 +193,7 @@ def _write(model, fmt: str, target: Path, calibration: np.ndarray, run: RunFolde
             model.export(str(target), format="onnx", verbose=False)
     elif fmt in TFLITE_FORMATS:
         litert = _litert(answer_model(model, decision), fmt, calibration)
-        target.write_bytes(add_classifier_metadata(litert, _metadata(run)))
+        target.write_bytes(add_classifier_metadata(litert, _metadata(run, decision)))
     elif fmt == "savedmodel":
         model.export(str(target), format="tf_saved_model", verbose=False)
     else:
@@ -238,8 +252,8 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     verify = np.concatenate([samples[:VERIFY_PHOTOS], non_pets])
     calibration = samples  # int8 ranges from real photos only
     reference = np.asarray(model.predict_on_batch(verify.astype(np.float32))).reshape(len(verify), -1)
-    # What users are answered is what must agree: cat, dog or neither, by the run's own decision (at the
-    # operating point asked for, which the three-score files hold as constants).
+    # What users are answered is what must agree: a class or the refusal, by the run's own decision (at
+    # the operating point asked for, which the answer-score files hold as constants).
     decision = run.decision(refuse=refuse)
 
     run.export_dir.mkdir(exist_ok=True)
@@ -256,32 +270,42 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     except Exception:
         _remove(staging)
         raise
-    pets = (exported[:, 1], reference[:, 1]) if reference.shape[1] > 1 else (None, None)
-    max_diff = float(np.abs(exported[:, 0] - reference[:, 0]).max())
-    pet_diff = float(np.abs(pets[0] - pets[1]).max()) if pets[0] is not None else 0.0
-    same = decision.codes(exported[:, 0], pets[0]) == decision.codes(reference[:, 0], pets[1])
+    # [class output, pet score] of each: p(class 1) [n] for two classes, the N probabilities [n, N] for more
+    (reference_p, reference_pet), (exported_p, exported_pet) = split_output(reference), split_output(exported)
+    reference_codes = decision.codes(reference_p, reference_pet)
+    # The class output is held to the tolerance where it is the answer: a refused photo's class
+    # probabilities mean nothing (no answer shows them), and the pictures with no cat or dog, which int8
+    # ranges calibrated on real photos fit worst, moved a six-class run's by 0.35 (real photos: 0.09).
+    # Whether a photo is refused at all is the pet score's, checked on every photo.
+    answered = reference_codes != decision.none_code
+    class_diff = np.abs(np.asarray(exported_p, dtype=np.float64) - reference_p).reshape(len(verify), -1).max(axis=1)
+    max_diff = float(class_diff[answered].max()) if answered.any() else 0.0
+    pet_diff = float(np.abs(exported_pet - reference_pet).max()) if reference_pet is not None and exported_pet is not None else 0.0
+    same = decision.codes(exported_p, exported_pet) == reference_codes
     agreement = float(same.mean())
     max_allowed, max_pet, min_agreement = TOLERANCES[fmt]
     # A photo within the format's own tolerance of a threshold may come out either way (fp16 rounding of
     # a pet score 0.05 under the threshold); every other photo must get the same answer.
-    on_threshold = decision.within_error(reference[:, 0], pets[1], max_allowed, max_pet)
+    on_threshold = decision.within_error(reference_p, reference_pet, max_allowed, max_pet)
     clear_agreement = float(same[~on_threshold].mean()) if (~on_threshold).any() else 1.0
     verified = max_diff <= max_allowed and pet_diff <= max_pet and clear_agreement >= min_agreement
     record = {
         "format": fmt, "file": FORMATS[fmt][0], "engine": FORMATS[fmt][1], "verified": verified,
-        "max_abs_diff": max_diff, "max_pet_score_diff": pet_diff, "answer_agreement": agreement,
+        "max_abs_diff": max_diff, "max_abs_diff_refused": float(class_diff[~answered].max()) if (~answered).any() else 0.0,
+        "max_pet_score_diff": pet_diff, "answer_agreement": agreement,
         "clear_answer_agreement": clear_agreement, "photos_on_a_threshold": int(on_threshold.sum()),
         "photos_checked": int(len(verify)),
         "tolerance": {"max_abs_diff": max_allowed, "max_pet_score_diff": max_pet, "answer_agreement": min_agreement},
         "images_per_second": speed, "bytes": _size(staging), "export_seconds": time.perf_counter() - started,
         "model_sha256": file_digest(model_path), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "neither_below": decision.neither_below, "refuse": refuse,
+        "classes": list(decision.classes), "outputs": _outputs(fmt, decision),
     }
     if verified and fmt in TFLITE_FORMATS:
         # As an app runs it: the whole photo handed to MediaPipe, which resizes it itself.
         originals = [decode_image(photo.data or b"", None) for photo in photos[:VERIFY_PHOTOS]] + list(non_pets)
-        near = decision.near_threshold(reference[:, 0], pets[1], *TTA_MARGINS)
-        record["mediapipe"] = mediapipe_record(staging, originals, [ANSWERS[c] for c in decision.codes(reference[:, 0], pets[1])], near)
+        near = decision.near_threshold(reference_p, reference_pet, *TTA_MARGINS)
+        record["mediapipe"] = mediapipe_record(staging, originals, [decision.answers[c] for c in reference_codes], near)
     manifest = read_manifest(run)
     if record["verified"]:
         _remove(final)
@@ -294,11 +318,25 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     write_model_card(run)  # the card lists the exports, and a copy lies next to them
     if not record["verified"]:
         raise ModelError(
-            f"The {fmt} export differs from the Keras model beyond tolerance (largest p(dog) difference {max_diff:.4f}, "
-            f"pet score {pet_diff:.3f}, same answer on {clear_agreement:.1%} of the photos not within that tolerance of a "
-            f"threshold); it was deleted. Details are in {run.export_dir / MANIFEST_FILE}."
+            f"The {fmt} export differs from the Keras model beyond tolerance (largest {_probability_name(decision)} difference "
+            f"{max_diff:.4f} where the answer is a class, pet score {pet_diff:.3f}, same answer on {clear_agreement:.1%} of the "
+            f"photos not within that tolerance of a threshold); it was deleted. Details are in {run.export_dir / MANIFEST_FILE}."
         )
     return record
+
+
+def _outputs(fmt: str, decision: Decision) -> list[str]:
+    """What each column of the file's output is: one score per answer (TFLite, what MediaPipe reports)
+    or the model's raw [class output, pet score] (ONNX, SavedModel): [p(dog), pet_score] for cat and
+    dog, [p(class 1)..p(class N), pet_score] for more classes."""
+    if fmt in TFLITE_FORMATS:
+        return list(decision.answers)
+    classes = decision.classes[1:] if len(decision.classes) == 2 else decision.classes
+    return [f"p({name})" for name in classes] + ["pet_score"]
+
+
+def _probability_name(decision: Decision) -> str:
+    return "p(dog)" if is_cat_dog(decision.classes) else "class probability"
 
 
 def _export_web(run: RunFolder, data: str | None, runtime: Path | None, refuse: str | float | None) -> dict[str, Any]:
@@ -312,15 +350,16 @@ def _export_web(run: RunFolder, data: str | None, runtime: Path | None, refuse: 
     _remove(staging)
     started = time.perf_counter()
     log("Exporting web …")
+    decision = baked_decision(run, WEB_MODEL_FORMAT)
     try:
-        details = write_web_export(staging, model, baked_decision(run, WEB_MODEL_FORMAT), runtime)
+        details = write_web_export(staging, model, decision, runtime)
     except Exception:
         _remove(staging)
         raise
     manifest = read_manifest(run)
     record = {
         "format": "web", "file": FORMATS["web"][0], "engine": None, "verified": True,
-        "model_from": WEB_MODEL_FORMAT, "model_file_sha256": file_digest(model), **details,
+        "model_from": WEB_MODEL_FORMAT, "model_file_sha256": file_digest(model), "classes": list(decision.classes), **details,
         "answer_agreement": manifest["exports"][WEB_MODEL_FORMAT]["answer_agreement"],
         "bytes": _size(staging), "export_seconds": time.perf_counter() - started,
         "model_sha256": file_digest(run.model_path), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -94,6 +94,9 @@ def _metadata_buffer(info: ClassifierMetadata, float_input: bool) -> bytes:
 
 def add_classifier_metadata(model_bytes: bytes, info: ClassifierMetadata) -> bytes:
     """The TFLite model `model_bytes` with `info` as its metadata and labels.txt embedded."""
+    if any(not label.strip() or "\n" in label or "\r" in label for label in info.labels):
+        raise ModelError(f"A label of {list(info.labels)!r} is empty or spans lines, which labels.txt (one label a line) cannot "
+                         "hold; rename that class.")
     _, model_fb = _schemas()
     model = model_fb.ModelT.InitFromObj(model_fb.Model.GetRootAs(model_bytes, 0))
     subgraph = model.subgraphs[0]
@@ -115,9 +118,10 @@ def add_classifier_metadata(model_bytes: bytes, info: ClassifierMetadata) -> byt
 
 
 def read_labels(model_bytes: bytes) -> list[str]:
-    """The labels embedded in a TFLite file by `add_classifier_metadata` ([] when it has none)."""
+    """The labels embedded in a TFLite file by `add_classifier_metadata` ([] when it has none), one a
+    line as MediaPipe reads them: a label may hold spaces ("none of these")."""
     try:
         with zipfile.ZipFile(io.BytesIO(model_bytes)) as archive:
-            return archive.read(LABELS_FILE).decode().split()
+            return archive.read(LABELS_FILE).decode().splitlines()
     except (zipfile.BadZipFile, KeyError):
         return []

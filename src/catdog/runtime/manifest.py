@@ -21,7 +21,7 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     "tflite-fp16": ("model_fp16.tflite", "tflite"),
     "tflite-int8": ("model_int8.tflite", "tflite"),
     "savedmodel": ("saved_model", None),
-    "web": ("web", None),  # a static page around the tflite-fp16 file (catdog.edge.web)
+    "web": ("web", None),  # a static page around the tflite-int8 file (catdog.edge.web, export.WEB_MODEL_FORMAT)
 }
 
 
@@ -61,8 +61,9 @@ def usable_exports(run: RunFolder) -> dict[str, dict[str, Any]]:
 
 
 def baked_decision(run: RunFolder, fmt: str) -> Decision:
-    """The decision a three-score export holds as constants: the run's, at the operating point the
-    export was made for (`catdog export --refuse`); engines read [p(dog), pet score] back with it."""
+    """The decision an answer-score export (N + 1 scores: the classes, then the refusal) holds as
+    constants: the run's, at the operating point the export was made for (`catdog export --refuse`);
+    engines read [class output, pet score] back with it."""
     decision = run.decision()
     baked = read_manifest(run)["exports"].get(fmt, {}).get("neither_below")
     return decision if baked is None else replace(decision, neither_below=baked)

@@ -1,5 +1,7 @@
-// catdog web export: MediaPipe Tasks Web runs the exported TFLite file (three scores: cat, dog,
-// neither; the top one is the answer `catdog predict` gives). Everything loads from this folder.
+// catdog web export: MediaPipe Tasks Web runs the exported TFLite file (one score per answer: the
+// run's classes, then the refusal: cat, dog, neither for a cat/dog run; the top one is the answer
+// `catdog predict` gives). config.json says which categories are the classes. Everything loads from
+// this folder.
 //
 // The listeners come first, before anything is downloaded: a photo chosen, dropped or pasted while
 // the runtime and the model load (seconds on a phone) is shown at once as a waiting card and
@@ -108,24 +110,52 @@ if (input.files.length) { accept([...input.files]); input.value = ""; }
 
 // ------------------------------------------------------------------ the answers
 
-// p(dog) back from the three scores (decide.Decision.from_scores: dog share moved back from the
-// threshold to p(dog)), and for a "neither" answer how sure it is that no cat or dog is there:
-// 1 - pet_probability, what the server and `catdog predict` give as its confidence. The scores are
-// [(1 - d) q, d q, (1 - q) max(d, 1 - d)] over their sum (decide.Decision.scores), so
-// 1 - q = neither / (neither + max(cat, dog)); the neither score itself is a little lower.
+const CAT_DOG = ["cat", "dog"];
+const classesOf = () => config.classes ?? CAT_DOG;
+const isCatDog = () => classesOf().join("\n") === CAT_DOG.join("\n");
+const TOP_CLASSES = 3;  // a run of more classes shows its likeliest three
+
+// The class probabilities back from the N + 1 scores (decide.Decision.from_scores), and for a
+// refusal how sure it is that none of the classes is there: 1 - pet_probability, what the server and
+// `catdog predict` give as its confidence. The scores are [d_1 q, ..., d_N q, (1 - q) max(d)] over
+// their sum (decide.Decision.scores), so d_i = class_i / (sum of the class scores) and
+// 1 - q = refusal / (refusal + max(class scores)); the refusal score itself is a little lower. For two
+// classes d is p(class 1) moved so that the threshold sits at one half: moved back here (cat and dog:
+// p(dog)).
 function answerOf(categories) {
   const score = Object.fromEntries(categories.map((c) => [c.categoryName, c.score]));
   const top = categories.reduce((a, b) => (b.score > a.score ? b : a));
-  const share = score.dog / Math.max(score.cat + score.dog, 1e-30);
-  const t = config.threshold;
-  const pDog = (share * t) / (share * t + (1 - share) * (1 - t));
-  const noPet = score.neither / Math.max(score.neither + Math.max(score.cat, score.dog), 1e-30);
-  return { label: top.categoryName, pDog, noPet, neither: score.neither };
+  const classes = classesOf();
+  const refusal = config.refusal ?? "neither";
+  const classScores = classes.map((name) => score[name] ?? 0);
+  const total = Math.max(classScores.reduce((a, b) => a + b, 0), 1e-30);
+  let p = classScores.map((s) => s / total);
+  if (classes.length === 2) {
+    const share = p[1];
+    const t = config.threshold;
+    const p1 = (share * t) / (share * t + (1 - share) * (1 - t));
+    p = [1 - p1, p1];
+  }
+  const noPet = (score[refusal] ?? 0) / Math.max((score[refusal] ?? 0) + Math.max(...classScores), 1e-30);
+  const refused = top.categoryName === refusal;
+  // Likeliest first, the answer before all (two classes with the threshold off one half: it may be the
+  // less likely one).
+  const first = (entry) => (entry.name === top.categoryName ? 1 : 0);
+  const probabilities = classes.map((name, i) => ({ name, p: p[i] })).sort((a, b) => first(b) - first(a) || b.p - a.p);
+  return { label: top.categoryName, refused, p: refused ? null : p[classes.indexOf(top.categoryName)],
+           pDog: isCatDog() ? p[1] : null, probabilities, noPet };
 }
 
 // In whole percent, never "100 %".
 function sureText(answer) {
-  return `No cat or dog · ${Math.min(99, Math.round(answer.noPet * 100))} % sure`;
+  const what = isCatDog() ? "No cat or dog" : `None of the ${classesOf().length} classes`;
+  return `${what} · ${Math.min(99, Math.round(answer.noPet * 100))} % sure`;
+}
+
+// The answer's CSS classes: a cat/dog run's as they always were ("label cat"); class names of other
+// runs are the user's own, so never CSS classes: only "refusal" marks a refused photo.
+function labelClass(answer) {
+  return isCatDog() ? `label ${answer.label}` : `label${answer.refused ? " refusal" : ""}`;
 }
 
 async function useMode(wanted) {
@@ -136,32 +166,54 @@ function percent(p) {
   return `${Math.round(p * 1000) / 10}%`;
 }
 
-// The camera's answer: one line. A "neither" answer says what it rests on, not a cat-vs-dog lean.
+// The camera's answer: one line. A refusal says what it rests on, not a lean between classes.
 function describe(element, detail, answer, ms) {
   element.textContent = answer.label;
-  element.className = `label ${answer.label}`;
-  const basis = answer.label === "neither" ? sureText(answer) : `p(dog) ${percent(answer.pDog)}`;
+  element.className = labelClass(answer);
+  const basis = answer.refused ? sureText(answer) : isCatDog() ? `p(dog) ${percent(answer.pDog)}` : `p(${answer.label}) ${percent(answer.p)}`;
   detail.textContent = `${basis} · ${ms.toFixed(0)} ms`;
 }
 
-// A photo's card: the cat–dog bar for a cat or a dog; for "neither", how sure it is that no cat or
-// dog is there, and no bar.
+function meter(bar, p) {
+  bar.querySelector("span").style.width = percent(p);
+  bar.setAttribute("aria-valuenow", String(Math.round(p * 1000) / 10));
+}
+
+// The likeliest classes, each with its probability and a bar (the answer first).
+function showTop(list, answer) {
+  const row = document.getElementById("top-class").content.firstElementChild;
+  for (const { name, p } of answer.probabilities.slice(0, TOP_CLASSES)) {
+    const item = row.cloneNode(true);
+    item.querySelector(".name").textContent = name;
+    item.querySelector(".p").textContent = percent(p);
+    item.querySelector(".bar").setAttribute("aria-label", `Probability of ${name}`);
+    meter(item.querySelector(".bar"), p);
+    list.append(item);
+  }
+  list.hidden = false;
+}
+
+// A photo's card: for a cat or a dog the cat–dog bar, for a class of another run its likeliest
+// classes; for a refusal how sure it is that none of the classes is there, and no bar.
 function describeCard(card, answer, ms) {
   const label = card.querySelector(".label");
   label.textContent = answer.label;
-  label.className = `label ${answer.label}`;
-  if (answer.label === "neither") {
+  label.className = labelClass(answer);
+  if (!isCatDog() || answer.refused) card.querySelector(".lean").remove();
+  if (isCatDog() || answer.refused) card.querySelector(".top").remove();
+  if (answer.refused) {
     const line = card.querySelector(".sure");
     line.textContent = sureText(answer);
     line.hidden = false;
-    card.querySelector(".lean").remove();
     card.dataset.sure = answer.noPet.toFixed(6);
-  } else {
+  } else if (isCatDog()) {
     const lean = card.querySelector(".lean");
-    lean.querySelector(".bar span").style.width = percent(answer.pDog);
-    lean.querySelector(".bar").setAttribute("aria-valuenow", String(Math.round(answer.pDog * 1000) / 10));
+    meter(lean.querySelector(".bar"), answer.pDog);
     lean.querySelector(".pdog").textContent = `p(dog) ${percent(answer.pDog)}`;
     lean.hidden = false;
+  } else {
+    showTop(card.querySelector(".top"), answer);
+    card.dataset.p = answer.p.toFixed(6);
   }
   card.querySelector(".detail").textContent = `${ms.toFixed(0)} ms`;
 }
@@ -188,7 +240,8 @@ async function classifyInto(file, card) {
   const answer = answerOf(result.classifications[0].categories);
   describeCard(card, answer, ms);
   card.dataset.state = "done";
-  Object.assign(card.dataset, { label: answer.label, pDog: answer.pDog.toFixed(6), ms: ms.toFixed(2) });
+  Object.assign(card.dataset, { label: answer.label, ms: ms.toFixed(2) });
+  if (answer.pDog !== null) card.dataset.pDog = answer.pDog.toFixed(6);
 }
 
 // One photo at a time, in the order chosen, once the model is there.
@@ -255,7 +308,7 @@ async function loadClassifier() {
   const wasm = { wasmLoaderPath: new URL("runtime/wasm/vision_wasm_internal.js", location.href).href,
                  wasmBinaryPath: new URL("runtime/wasm/vision_wasm_internal.wasm", location.href).href };
   return ImageClassifier.createFromOptions(wasm, {
-    baseOptions: { modelAssetBuffer: model, delegate: "CPU" }, runningMode: "IMAGE", maxResults: 3 });
+    baseOptions: { modelAssetBuffer: model, delegate: "CPU" }, runningMode: "IMAGE", maxResults: classesOf().length + 1 });
 }
 
 showStatus();
