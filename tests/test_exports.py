@@ -256,8 +256,8 @@ def scene_answers(exported_scenes, small_scenes_test):
     """Scene photos the run never saw (three of each class) and cats and dogs (none of these), the answers
     `catdog predict` (Keras) gives them, and which of those sit near a threshold (by the second-look
     margins: what resizing the whole photo, or rounding, can move)."""
-    from catdog.classifier import TTA_MARGINS
     from catdog.data.decode import decode_image
+    from catdog.decide import TTA_MARGINS
 
     photos = [r["bytes"] for r in read_rows(small_scenes_test, per_class=3, seed=4) + read_rows(TEST, per_class=2, seed=4)]
     keras = Classifier.load(exported_scenes, engine="keras")

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from catdog import Classifier
-from catdog.classifier import TTA_MARGINS
 from catdog.data.decode import decode_image
+from catdog.decide import TTA_MARGINS
 from catdog.evaluate.calibration import apply_temperature, fit_temperature
 from catdog.evaluate.robustness import CORRUPTIONS, SEVERITIES, corrupt_batch
 from conftest import DATA, TEST, catdog, read_rows

@@ -18,11 +18,10 @@ import numpy as np
 
 from . import __version__
 from .classes import is_cat_dog
-from .classifier import TTA_MARGINS
 from .data.decode import decode_image
 from .data.pipeline import decode_batches
 from .data.sources import Photo, open_source
-from .decide import Decision, parse_refuse
+from .decide import TTA_MARGINS, Decision, parse_refuse
 from .edge.mediapipe_check import mediapipe_answers, mediapipe_available
 from .edge.metadata import ClassifierMetadata, add_classifier_metadata
 from .edge.web import write_web_export
