@@ -47,12 +47,11 @@ from catdog.config import TrainConfig
 from catdog.data.data_report import DataReport
 from catdog.data.sources import open_source
 from catdog.data.split import stratified_split
-from catdog.files import file_digest
 from catdog.model import pet_score as ps
 from catdog.model.backbone import resolve_classifier_weights, resolve_weights
 from catdog.model.build import build_networks
-from catdog.training.backbone_engine import feature_function
-from catdog.training.feature_cache import DECODER_VERSION, FeatureCache
+from catdog.training.backbone_engine import BackboneFeatures, feature_namespace
+from catdog.training.feature_cache import FeatureCache
 from catdog.training.features import extract_features
 
 SHARED = Path(os.environ.get("SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -68,9 +67,10 @@ class Features:
     def __init__(self, size: int):
         weights = resolve_weights("imagenet")
         self.size = size
-        self.networks = build_networks(TrainConfig(image_size=size), weights)
-        self.namespace = f"mobilenetv2-{size}-{file_digest(weights)[:16]}-{DECODER_VERSION}"
-        self.compute = feature_function(self.networks.features, "auto", FeatureCache.directory(), self.namespace)
+        config = TrainConfig(image_size=size)
+        self.networks = build_networks(config, weights)
+        self.namespace = feature_namespace(config, weights)
+        self.compute = BackboneFeatures(config, weights, FeatureCache.directory(), self.networks.features)
 
     def of_file(self, name: str, mirror: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
         source = open_source(SHARED / "data" / f"{name}.parquet", require_labels=False)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from catdog.machine import describe
@@ -27,14 +28,25 @@ TRAIN, TEST = SHARED / "data" / "train.parquet", SHARED / "data" / "test.parquet
 BIN = Path(sys.executable).parent
 
 
-def run(command: list, env: dict | None = None) -> tuple[dict | None, float, float]:
-    """Run a command; return (its last stdout line as JSON if any, wall seconds, peak RSS in MB)."""
+@dataclass
+class Finished:
+    """A command that ran: what it printed, its wall seconds and its peak RSS in MB."""
+
+    stdout: str
+    stderr: str
+    seconds: float
+    rss_mb: float
+
+
+def run_process(command: list, env: dict | None = None) -> Finished:
+    """Run a command to its end; raise with its stderr when it fails."""
     # Output goes to files, not pipes: a command that prints more than a pipe holds would block.
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen([str(c) for c in command], stdout=out, stderr=err, text=True,
                                    env={**os.environ, "CATDOG_PROGRESS": "0", **(env or {})})
-        # wait4 gives this child's own resource usage, so each peak RSS belongs to one command.
+        # wait4 gives this child's own resource usage, so each peak RSS belongs to one command. On Linux
+        # its ru_maxrss is the larger of the command's own peak and that of each process it waited for.
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         out.seek(0)
@@ -43,9 +55,15 @@ def run(command: list, env: dict | None = None) -> tuple[dict | None, float, flo
     returncode = os.waitstatus_to_exitcode(status)
     if returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, command))} failed ({returncode}):\n{stderr[-3000:]}")
-    last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    return Finished(stdout, stderr, seconds, usage.ru_maxrss / 1024)
+
+
+def run(command: list, env: dict | None = None) -> tuple[dict | None, float, float]:
+    """Run a command; return (its last stdout line as JSON if any, wall seconds, peak RSS in MB)."""
+    finished = run_process(command, env)
+    last = finished.stdout.strip().splitlines()[-1] if finished.stdout.strip() else ""
     parsed = json.loads(last) if last.startswith("{") else None
-    return parsed, seconds, usage.ru_maxrss / 1024
+    return parsed, finished.seconds, finished.rss_mb
 
 
 def use_shared_weights(work: Path) -> None:

@@ -28,6 +28,7 @@ from .recipes import recipe_config
 from .report import plots
 from .report.run_readme import write_model_card
 from .run_folder import COMPLETE, DATA_REPORT_FILE, METRICS_FILE, TRAINING, RunConfig, RunFolder
+from .training.prefetch import prefetch_features
 
 GRID_PHOTOS = 12
 # Validation photos of the classes (cats and dogs) answered the refusal ("neither") above this share get a warning.
@@ -119,7 +120,6 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
         labelled(test_source, classes, of_run=True)  # test photos of other classes are refused now, not after training
     ood_source = as_unlabelled_source(ood) if ood is not None else None
     resolve_weights(config.weights)
-    from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
     facts: dict[str, Any] = {"data": _portable(source.description), "test": _portable(getattr(test_source, "description", None)),
              "command": command}
     if ood_source is not None:
@@ -127,6 +127,10 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     if resume is None:
         run = RunFolder.create(out, name)
         run.write_config(RunConfig(config=config.to_dict(), status=TRAINING, **facts))
+    # The frozen features go into the cache before TensorFlow is imported (LiteRT only): the process
+    # never holds TensorFlow beside the decoders and LiteRT (training.prefetch).
+    prefetch_features(config, source, test_source, cache_path=cache_path, ray=ray)
+    from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
 
     checkpointer = Checkpointer(run)
     try:

@@ -12,7 +12,6 @@ from typing import Any
 
 import keras
 import numpy as np
-from PIL import Image
 
 from ..classes import class_weights, is_cat_dog
 from ..config import TrainConfig
@@ -23,15 +22,14 @@ from ..decide import Decision, refusal_points
 from ..errors import DataError, ModelError, UsageError
 from ..evaluate.calibration import apply_temperature, fit_temperature, mean_logit
 from ..evaluate.metrics import expected_calibration_error
-from ..files import file_digest
 from ..model.backbone import resolve_classifier_weights, resolve_weights
 from ..model.build import FROZEN_HEAD, Networks, build_head, build_networks, deployable_model, fold_temperature
 from ..model.pet_score import PET_SLOPE, PetScorer, fit_pet_scorer, imagenet_classifier
 from ..progress import log
-from .backbone_engine import converted_backbone, feature_function
+from .backbone_engine import BackboneFeatures, converted_backbone, feature_namespace
 from .checkpoint import Checkpointer
-from .feature_cache import DECODER_VERSION, FeatureCache
-from .features import extract_features
+from .feature_cache import FeatureCache
+from .features import FEATURE_BATCH, extract_features, view_function, view_namespace
 from .fit import fit_head
 from .interrupt import TrainingInterrupt
 from .strategies import Part, Tuning, class_part, head_epochs, strategy_for
@@ -233,15 +231,17 @@ class ViewCache:
         config = trainer.config
         self.trainer, self.report = trainer, report
         self.cached_model = trainer.strategy.cached_model(networks)
-        self.namespace = f"mobilenetv2-{config.image_size}-{file_digest(weights)[:16]}-{DECODER_VERSION}" + trainer.strategy.namespace_suffix
+        self.namespace = feature_namespace(config, weights)
         directory = FeatureCache.directory(trainer.cache_path)
-        self.compute = feature_function(self.cached_model, config.feature_engine, directory, self.namespace)
+        # LiteRT opens on the first photo missing from the cache: after training.prefetch, often never.
+        self.compute = BackboneFeatures(config, weights, directory, self.cached_model)
+        self.weights = weights
         self.on_ray: dict[int, np.ndarray] | None = None  # the features of `source`'s photos, from Ray
         self.ray_source = source
         if trainer.ray is not None:
-            self.on_ray = self._on_ray(networks, source, directory)
+            self.on_ray = self._on_ray(source, directory)
 
-    def _on_ray(self, networks: Networks, source: PhotoSource, directory: Path) -> dict[int, np.ndarray]:
+    def _on_ray(self, source: PhotoSource, directory: Path) -> dict[int, np.ndarray]:
         from .ray_features import extract_features_ray  # Ray is an optional extra
 
         if self.trainer.config.fine_tune_blocks:
@@ -249,7 +249,7 @@ class ViewCache:
                              "blocks, so train without --ray.")
         cache = FeatureCache(self.trainer.cache_path, namespace=self.namespace)
         try:
-            backbone_file = converted_backbone(networks.features, directory, self.namespace)
+            backbone_file = converted_backbone(self.trainer.config, self.weights, directory)
             assert self.trainer.ray is not None
             return extract_features_ray(source, backbone_file, self.trainer.config.image_size, cache, self.report, **self.trainer.ray)
         finally:
@@ -263,18 +263,15 @@ class ViewCache:
     def view(self, source: PhotoSource, indices: np.ndarray, transform: str | None = None,
              report: DataReport | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The rows of `indices` that decode, and what the frozen part computes for each photo, or for
-        each photo after one of PIXEL_TRANSFORMS (cached apart). Photos that do not decode go to
+        each photo after one of features.PIXEL_TRANSFORMS (cached apart). Photos that do not decode go to
         `report` (the training data's report by default)."""
         config = self.trainer.config
         if self.on_ray is not None and transform is None and source is self.ray_source:
             # (transformed views, and other sources such as a test file, are computed here)
             found = self.on_ray
         else:
-            compute: Callable[[np.ndarray], np.ndarray] = self.compute
-            if transform is not None:
-                change = PIXEL_TRANSFORMS[transform]
-                compute = lambda pixels: self.compute(change(pixels))  # noqa: E731
-            cache = FeatureCache(self.trainer.cache_path, namespace=self.namespace + (f"-{transform}" if transform else ""))
+            compute = view_function(self.compute, transform)
+            cache = FeatureCache(self.trainer.cache_path, namespace=view_namespace(self.namespace, transform))
             try:
                 # The photo view reports what failed to decode; another view would only repeat it.
                 skipped = DataReport(source.description) if transform else (report or self.report)
@@ -312,28 +309,6 @@ class CachedScores:
 
     def _outputs(self, arrays: np.ndarray) -> np.ndarray:
         return np.asarray(self.tail.predict(arrays, batch_size=256, verbose=0), dtype=np.float32).reshape(len(arrays), -1)
-
-
-# LiteRT runs the frozen part on this many photos at a time: on 2 cores, small batches keep its
-# activations in cache (faster than 32) and its tensor arena small (~70 MB instead of ~300 MB at 224 px).
-FEATURE_BATCH = 8
-
-
-def _centre(pixels: np.ndarray, share: float = 0.85) -> np.ndarray:
-    """The central `share` of each photo, resized back to full size (a crop of it, as a copy would be)."""
-    size = pixels.shape[1]
-    kept = int(round(size * share))
-    start = (size - kept) // 2
-    return np.stack([np.asarray(Image.fromarray(p[start:start + kept, start:start + kept]).resize((size, size), Image.Resampling.BILINEAR))
-                     for p in pixels])
-
-
-# Views of a photo whose features can be cached beside the photo's own: the mirror image (training
-# with --mirror, TTA) and the centre crop (near-duplicate search in `catdog data audit`).
-PIXEL_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "mirror": lambda pixels: np.ascontiguousarray(pixels[:, :, ::-1]),
-    "centre": _centre,
-}
 
 
 def frozen_features(source: PhotoSource, config: TrainConfig | None = None, *, transforms: tuple[str | None, ...] = (None,),
