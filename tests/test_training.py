@@ -142,7 +142,7 @@ def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predi
     cached = clf.scores(data)
     clf.cached_scores_ = None
     whole = clf.scores(data)
-    assert np.allclose(cached.p_dog, whole.p_dog, atol=1e-4) and np.allclose(cached.pet_score, whole.pet_score, rtol=1e-3, atol=1e-3)
+    assert np.allclose(cached.p, whole.p, atol=1e-4) and np.allclose(cached.pet_score, whole.pet_score, rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.slow
