@@ -29,7 +29,10 @@ def record(model: str, out: Path) -> None:
     classifier = Classifier.load(model, engine="keras")
     answers = {}
     for name in FILES:
-        predictions = classifier.predict_photos(str(SHARED / "data" / f"{name}.parquet"))
+        path = SHARED / "data" / f"{name}.parquet"
+        if not path.is_file():
+            sys.exit(f"{path} does not exist; run from the project root with ../shared beside it, or set SHARED.")
+        predictions = classifier.predict_photos(str(path))
         answers[name] = [[p.label, p.p_dog if p.p_dog is not None else p.probabilities, p.pet_score] for p in predictions]
     out.write_text(json.dumps(answers))
 
