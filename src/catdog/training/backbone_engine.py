@@ -62,23 +62,27 @@ def converted_backbone(config: TrainConfig, weights: Path, cache_dir: Path) -> P
     # The child gets this process's import path, so it runs the same catdog (a source checkout too).
     code = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
             "from catdog.training.convert_backbone import main; main(sys.argv[2:])")
-    with tempfile.TemporaryFile("w+") as errors, tempfile.TemporaryFile("w+") as settings:
+    with tempfile.TemporaryFile("w+") as settings, tempfile.TemporaryFile("w+") as output, \
+            tempfile.TemporaryFile("w+") as errors:
         # (free-form extras and the excluded rows do not shape the frozen part, and need not be JSON)
         json.dump(replace(config, extra={}, exclude=()).to_dict(), settings)
         settings.seek(0)
-        # Output goes to a file (TensorFlow's start-up noise is not the user's business unless it fails).
+        # Output goes to files: TensorFlow's start-up noise is not the user's business unless it fails.
         # Two malloc arenas instead of one per thread: ~30 MB less for the converter's threads.
-        child = subprocess.Popen([sys.executable, "-c", code, json.dumps(sys.path), str(weights), str(path)],
-                                 stdin=settings, stdout=errors, stderr=errors, text=True,
-                                 env={**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")})
-        _, status, usage = os.wait4(child.pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0 or not path.is_file():
+        child = subprocess.run([sys.executable, "-c", code, json.dumps(sys.path), str(weights), str(path)],
+                               stdin=settings, stdout=output, stderr=errors, text=True,
+                               env={**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")})
+        if child.returncode != 0 or not path.is_file():
             errors.seek(0)
             lines = [line for line in errors.read().splitlines() if line.strip()]
             _FAILED[path] = ModelError("Could not convert the frozen backbone to LiteRT ("
-                                       + (lines[-1] if lines else f"exit status {status}") + "); train with --feature-engine keras.")
+                                       + (lines[-1] if lines else f"exit status {child.returncode}") + "); train with --feature-engine keras.")
             raise _FAILED[path]
-    log(f"Converted in {time.perf_counter() - started:.1f} s in a child process (peak RSS {usage.ru_maxrss // 1024} MB): {path}")
+        output.seek(0)
+        reported = [line for line in output.read().splitlines() if line.startswith("{")]
+    peak = json.loads(reported[-1]).get("peak_rss_mb") if reported else None
+    log(f"Converted in {time.perf_counter() - started:.1f} s in a child process"
+        + (f" (peak RSS {peak} MB)" if peak else "") + f": {path}")
     return path
 
 

@@ -47,6 +47,18 @@ def main(argv: list[str]) -> None:
         converted = converter.convert()
     with atomic_path(out) as tmp:
         tmp.write_bytes(converted)
+    print(json.dumps({"peak_rss_mb": own_peak_rss_mb()}))  # for the parent's log
+
+
+def own_peak_rss_mb() -> int | None:
+    """This process's peak RSS since it started (VmHWM). Not ru_maxrss: from a fork it starts at the
+    parent's peak, which is not this process's memory."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None  # not Linux
+    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return int(line.split()[1]) // 1024 if line else None
 
 
 def write_saved_model(model, folder: str) -> None:
