@@ -67,7 +67,8 @@ def test_evaluate_reports_every_metric_and_counts_skips(trained, tmp_path):
     rows = read_rows(TEST, per_class=10, seed=5) + [{"bytes": b"", "path": "empty.jpg", "label": 1}]
     metrics = trained.classifier.evaluate(write_parquet(tmp_path / "eval.parquet", rows))
     assert set(metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece",
-                            "confusion_matrix", "n", "skipped", "refused", "answer_accuracy", "answers"}
+                            "confusion_matrix", "n", "skipped", "refused", "answer_accuracy", "answers",
+                            "per_class", "macro_precision", "macro_recall", "macro_f1"}
     assert metrics["n"] == 20 and metrics["skipped"] == 1
     assert sum(map(sum, metrics["confusion_matrix"])) == 20 and sum(map(sum, metrics["answers"])) == 20
 
