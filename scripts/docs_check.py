@@ -212,6 +212,21 @@ def export_field(key: str, fmt: str, scale: float = 1.0) -> Expect:
     return lambda d, row, col: format(d["exports"][row][key] / scale, fmt)
 
 
+# benchmarks/train_memory.py: one table per recipe, a column per label ("before MB", "after wall s")
+
+TRAIN_MEMORY_ROWS = {"first run (empty cache, no converted backbone)": "first_run",
+                     "new photos (backbone converted, no photo cached)": "new_photos", "warm caches": "warm"}
+
+
+def train_memory(recipe: str, key: str, fmt: str, label: str | None = None, scenario: str | None = None) -> Expect:
+    """A figure of `recipe`'s runs: the label from the column's first word (or `label`), the scenario
+    from the row (or `scenario`)."""
+    def expect(d: Any, row: str, column: str) -> str:
+        measured = d["runs"][label or column.split()[0]][recipe][scenario or TRAIN_MEMORY_ROWS[row]]
+        return format(measured[key], fmt)
+    return expect
+
+
 # benchmarks/accuracy.py (ablation)
 
 
@@ -255,6 +270,8 @@ BENCH, TRUST, ACCURACY = "docs/BENCHMARKS.md", "docs/TRUST.md", "docs/ACCURACY.m
 PROCESSES, RESULTS, ACCURACY_JSON = "benchmarks/results/processes.json", "benchmarks/results/results.json", "benchmarks/results/accuracy.json"
 NEITHER_224, NEITHER_288_TTA = "benchmarks/results/neither_224.json", "benchmarks/results/neither_288_tta.json"
 LABELLING, TRAINING = "Labelling 2,000 photos", "Training on train.parquet, evaluating on test.parquet"
+TRAIN_MEMORY, MEMORY_DEFAULT, MEMORY_BEST = "benchmarks/results/train_memory.json", "Training memory, default recipe", "Training memory, best recipe"
+MB_COLUMNS, WALL_COLUMNS = re.compile(r"\w+ MB"), re.compile(r"\w+ wall s")
 N224, N288 = "Size 224 px", "Size 288 px, photo + mirror averaged"
 EVERY_REFUSED = re.compile(r"(refused: )?\w+")  # refused: test | shift | lookalikes | ood | ood_diverse, not AUROC (…)
 EVERY_COLUMN = re.compile(r".+")
@@ -302,6 +319,15 @@ FIGURES: list[Figure] = [
     Figure(BENCH, Sentence(r"missed on new photos \(([\d,]+) MB\)", "catdog train, backbone converted, photos new"),
            PROCESSES, train_field("peak_rss_mb", ",.0f")),
     Figure(BENCH, Sentence(r"first run on a machine \(([\d,]+) MB\)", "catdog train, empty cache"), PROCESSES, train_field("peak_rss_mb", ",.0f")),
+    # docs/BENCHMARKS.md, training memory: benchmarks/train_memory.py
+    Figure(BENCH, Cell(MEMORY_DEFAULT, MB_COLUMNS), TRAIN_MEMORY, train_memory("original", "peak_rss_mb", ".0f")),
+    Figure(BENCH, Cell(MEMORY_DEFAULT, WALL_COLUMNS), TRAIN_MEMORY, train_memory("original", "wall_seconds", ".1f")),
+    Figure(BENCH, Cell(MEMORY_BEST, MB_COLUMNS), TRAIN_MEMORY, train_memory("best", "peak_rss_mb", ".0f")),
+    Figure(BENCH, Cell(MEMORY_BEST, WALL_COLUMNS), TRAIN_MEMORY, train_memory("best", "wall_seconds", ".1f")),
+    Figure(BENCH, Sentence(r"the conversion's child process peaked at ([\d,]+) MB", heading=MEMORY_DEFAULT), TRAIN_MEMORY,
+           train_memory("original", "converter_peak_rss_mb", ",d", "after", "first_run")),
+    Figure(BENCH, Sentence(r"the conversion's child process peaked at ([\d,]+) MB", heading=MEMORY_BEST), TRAIN_MEMORY,
+           train_memory("best", "converter_peak_rss_mb", ",d", "after", "first_run")),
     # docs/BENCHMARKS.md, the earlier machine: benchmarks/run.py
     Figure(BENCH, Cell("Inference end to end", "images/s"), RESULTS, inference_field("images_per_second", ".1f")),
     Figure(BENCH, Cell("Inference end to end", "× baseline"), RESULTS, inference_speedup),

@@ -129,12 +129,15 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
         run.write_config(RunConfig(config=config.to_dict(), status=TRAINING, **facts))
     # The frozen features go into the cache before TensorFlow is imported (LiteRT only): the process
     # never holds TensorFlow beside the decoders and LiteRT (training.prefetch).
+    started = time.perf_counter()
     prefetch_features(config, source, test_source, cache_path=cache_path, ray=ray)
+    prefetch_seconds = time.perf_counter() - started
     from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
 
     checkpointer = Checkpointer(run)
     try:
-        return _train_and_report(run, config, source, test_source, ood_source, checkpointer, cache_path, ray, facts)
+        return _train_and_report(run, config, source, test_source, ood_source, checkpointer, cache_path, ray, facts,
+                                 prefetch_seconds)
     except KeyboardInterrupt:
         if checkpointer.model_path.is_file():
             log(f"Interrupted. The best model so far is {checkpointer.model_path}; continue with: catdog train --resume {run.path}")
@@ -142,8 +145,8 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
 
 
 def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, ood_source, checkpointer, cache_path, ray,
-                      facts: dict[str, Any]) -> TrainResult:
-    started = time.perf_counter()
+                      facts: dict[str, Any], prefetch_seconds: float) -> TrainResult:
+    started = time.perf_counter() - prefetch_seconds  # train_seconds counts the feature pass made before TensorFlow
     classifier = Classifier(config, cache_path=cache_path, ray=ray).fit(source, checkpointer=checkpointer)
     train_seconds = time.perf_counter() - started
     log(f"Writing run folder {run.path}")

@@ -2,9 +2,9 @@
 
 TensorFlow and Arrow's readers free hundreds of MB that their allocators keep in the process:
 glibc's heap is trimmed only from the top (`malloc_trim` returns the rest; elsewhere, macOS or musl,
-that part does nothing), and Arrow's own pool (mimalloc) keeps what reading every photo of a parquet
-file once took, ~90 MB for 2,000 photos, until asked to let it go. The steps after them start from
-a lower peak."""
+that part does nothing), and Arrow's default pool (mimalloc; the CLI switches to the system
+allocator, the Python API keeps it) holds what reading every photo of a parquet file once took,
+~90 MB for 2,000 photos, until asked to let it go. The steps after them start from a lower peak."""
 
 from __future__ import annotations
 
