@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import sys
@@ -22,6 +23,7 @@ from .decide import Decision
 from .errors import UsageError
 from .evaluate.calibration import apply_temperature
 from .evaluate.metrics import answer_metrics, classification_metrics, expected_calibration_error
+from .memory import release_freed_memory
 from .model.backbone import resolve_weights
 from .progress import log
 from .recipes import recipe_config
@@ -131,6 +133,9 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     # never holds TensorFlow beside the decoders and LiteRT (training.prefetch).
     started = time.perf_counter()
     prefetch_features(config, source, test_source, cache_path=cache_path, ray=ray)
+    glance_config = config.glance_config()
+    if glance_config is not None:  # the first look trains on the same photos at its own size
+        prefetch_features(glance_config, source, None, cache_path=cache_path, ray=ray)
     prefetch_seconds = time.perf_counter() - started
     from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
 
@@ -149,6 +154,15 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
     started = time.perf_counter() - prefetch_seconds  # train_seconds counts the feature pass made before TensorFlow
     classifier = Classifier(config, cache_path=cache_path, ray=ray).fit(source, checkpointer=checkpointer)
     train_seconds = time.perf_counter() - started
+    first_look = classifier.glance_
+    if first_look is not None:
+        # Written now and let go: what follows is the full look's (the reports of a run are its full-cost
+        # answers), and without it in memory `catdog train` peaks 30 MB lower, under 1 GB.
+        first_look.save(run.glance_dir, extra={**facts, "versions": _versions(), "status": COMPLETE})
+        classifier.glance_ = None
+        del first_look
+        gc.collect()
+        release_freed_memory()
     log(f"Writing run folder {run.path}")
 
     metrics: dict[str, Any] = {"train_seconds": train_seconds}

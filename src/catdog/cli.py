@@ -54,6 +54,7 @@ def _stdout(text: str) -> None:
 
 TTA_OPTION = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored photo where the answer is near a threshold. \\[default: as the run was trained]")
 TTA_ALL_OPTION = typer.Option(False, "--tta-all", help="With TTA, look at every photo's mirror image (2x the cost), not only where the answer is near a threshold.")
+GLANCE_OPTION = typer.Option(True, "--glance/--no-glance", help="Let the run's first look (RUN/glance/: 160 px, about a third of the cost) answer the photos whose answer is clear from it; --no-glance: every photo at full size.")
 NEITHER_OPTION = typer.Option(True, "--neither/--no-neither", help="Answer 'neither' for photos with no cat or dog; --no-neither when every photo holds a cat or a dog.")
 REFUSE_OPTION = typer.Option(None, "--refuse", help="Operating point of 'neither': default (the run's), lenient (fewer pets refused, more non-pets let through), strict, or the share of held-out training cats and dogs to refuse, e.g. 0.01 (docs/TRUST.md).")
 ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export fastest on this machine, measured once; else keras), keras, onnx, tflite (fastest TFLite export), or an export: tflite-fp16, tflite-int8.")
@@ -175,6 +176,7 @@ def evaluate(
     ood: Optional[str] = typer.Option(None, "--ood", help="Photos with no cat or dog: adds ood {auroc, refused_ood, refused_in, tradeoff} (tradeoff: pets refused and non-pets let through at each --refuse point)."),
     tta: Optional[bool] = TTA_OPTION,
     tta_all: bool = TTA_ALL_OPTION,
+    glance: bool = GLANCE_OPTION,
     neither: bool = NEITHER_OPTION,
     refuse: Optional[str] = REFUSE_OPTION,
 ) -> None:
@@ -185,7 +187,7 @@ def evaluate(
     What users are answered: refused (photos of a class answered 'neither' / 'none of these'), answer_accuracy (a refusal counts wrong) and answers (true class against answer)."""
     from .classifier import Classifier
 
-    classifier = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither, refuse=refuse)
+    classifier = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, glance=glance, neither=neither, refuse=refuse)
     metrics = classifier.evaluate(data, ood=ood)
     if as_json:
         _stdout(json.dumps(metrics))
@@ -250,6 +252,7 @@ def predict(
     engine: str = ENGINE_OPTION,
     tta: Optional[bool] = TTA_OPTION,
     tta_all: bool = TTA_ALL_OPTION,
+    glance: bool = GLANCE_OPTION,
     neither: bool = NEITHER_OPTION,
     refuse: Optional[str] = REFUSE_OPTION,
     data: Optional[str] = typer.Option(None, "--data", help="Batch scoring: parquet file/folder/glob or photo folder (with --out)."),
@@ -276,7 +279,7 @@ def predict(
         if tta is not None or tta_all:
             raise UsageError("Batch scoring (--data/--out) follows the run's own TTA setting; leave out --tta/--no-tta/--tta-all.")
         summary = score_to_parquet(model, data, out, use_ray=use_ray, address=address, workers=workers, engine=engine,
-                                   neither=neither, refuse=refuse)
+                                   neither=neither, refuse=refuse, glance=glance)
         log(f"Scored {summary['rows']} photo(s) in {summary['scored_shards']} shard(s) in {summary['seconds']:.1f} s; "
             f"{summary['shards']} shard(s) in {out}.")
         _stdout(json.dumps(summary) if as_json else str(out))
@@ -285,7 +288,7 @@ def predict(
         raise UsageError("Give photos to predict (files, folders, globs, parquet), or --data and --out for batch scoring.")
     if as_json and as_csv:
         raise UsageError("Choose one of --json and --csv.")
-    classifier = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, neither=neither, refuse=refuse)
+    classifier = Classifier.load(model, engine=engine, tta=tta, tta_all=tta_all, glance=glance, neither=neither, refuse=refuse)
     predictions = classifier.predict_photos(paths)
     decision = classifier.decision
     if as_json:
@@ -382,10 +385,13 @@ def export(
         if fmt == "web":
             table.add_row(fmt, f"export/{record['file']}/", f"({record['model_from']})", "", f"{record['answer_agreement']:.1%}", "", f"{record['bytes'] / 2**20:.1f}")
             continue
-        mediapipe = record.get("mediapipe", {})
-        same = f"{record['answer_agreement']:.1%}" + (f" (MediaPipe {mediapipe['answer_agreement']:.1%})" if mediapipe.get("checked") else "")
-        table.add_row(fmt, f"export/{record['file']}", f"{record['max_abs_diff']:.2e}", f"{record['max_pet_score_diff']:.2e}", same,
-                      f"{record['images_per_second']:.0f}", f"{record['bytes'] / 2**20:.1f}")
+        for folder, shown in (("", record), ("glance/", record.get("glance"))):  # the first look's export beside it
+            if shown is None or not shown["verified"]:
+                continue
+            mediapipe = shown.get("mediapipe", {})
+            same = f"{shown['answer_agreement']:.1%}" + (f" (MediaPipe {mediapipe['answer_agreement']:.1%})" if mediapipe.get("checked") else "")
+            table.add_row(fmt, f"{folder}export/{shown['file']}", f"{shown['max_abs_diff']:.2e}", f"{shown['max_pet_score_diff']:.2e}", same,
+                          f"{shown['images_per_second']:.0f}", f"{shown['bytes'] / 2**20:.1f}")
     _out.print(table)
 
 

@@ -15,6 +15,10 @@ from .errors import UsageError
 # Blocks 1-16 of MobileNetV2; fine-tuning more than this many leaves the cached activations too large
 # (block 10's output is 14x14x64) for the speed that makes cached fine-tuning worth having.
 MAX_FINE_TUNE_BLOCKS = 6
+# The first look's size: at 160 px MobileNetV2 costs half of 224 px and the photo decodes at a smaller
+# JPEG scale; 128 px answered too many photos differently to leave enough for it (docs/BENCHMARKS.md,
+# "Less work per photo"). Its margins are decide.GLANCE_MARGINS.
+GLANCE_SIZE = 160
 # The value types a setting's option can take; a tuple is given as a comma-separated list.
 OPTION_TYPES = (int, float, str, bool, tuple)
 
@@ -33,6 +37,9 @@ def not_an_option(why: str) -> dict[str, Any]:
 class TrainConfig:
     image_size: int = field(default=224, metadata=option(
         "Photos are resized to N x N pixels; more sees finer detail and costs more (MobileNetV2 is fully convolutional)."))
+    glance_size: int = field(default=GLANCE_SIZE, metadata=option(
+        "Also fit a first look at N x N pixels that answers the clear photos at a third of the cost, the rest "
+        "getting the full look (0 = every photo at --image-size; used only when under it).", metavar="N"))
     batch_size: int = field(default=32, metadata=option("Photos per training step."))
     val_split: float = field(default=0.2, metadata=option("Stratified validation fraction."))
     seed: int = field(default=42, metadata=option("Seed of the validation split, the weights' initialisation and the shuffling."))
@@ -99,6 +106,7 @@ class TrainConfig:
     def validate(self) -> None:
         checks = [
             (self.image_size >= 32, "image_size must be at least 32 pixels"),
+            (self.glance_size == 0 or self.glance_size >= 32, "glance_size must be 0 (off) or at least 32 pixels"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (0.0 < self.val_split < 1.0, "val_split must be between 0 and 1, for example 0.2"),
             (self.max_epochs >= 1, "max_epochs must be at least 1"),
@@ -130,6 +138,16 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(f"Invalid setting: {message}.")
+
+    def glance_config(self) -> TrainConfig | None:
+        """The first look's settings: the original recipe at glance_size on the same photos, split, seed,
+        classes and class weights (None when there is no first look: glance_size 0 or not under image_size)."""
+        if not 0 < self.glance_size < self.image_size:
+            return None
+        same = ("batch_size", "val_split", "seed", "weights", "calibrate", "decode_threads", "feature_engine", "exclude",
+                "classes", "class_weight")
+        return TrainConfig.from_dict({**{name: getattr(self, name) for name in same}, "image_size": self.glance_size,
+                                      "glance_size": 0})
 
     @property
     def class_count(self) -> int:

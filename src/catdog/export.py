@@ -244,7 +244,29 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     data = data or run.read_config().data
     if not data:
         raise UsageError("Pass --data PATH with a few photos to verify the export against the Keras model.")
-    model = KerasEngine.load(model_path).model
+    record = _export_verified(run, fmt, data, refuse, mediapipe=True)
+    glance = run.glance
+    if glance is not None and FORMATS[fmt][1] is not None:
+        # The first look runs beside the full model wherever the full model runs from an export.
+        record["glance"] = _export_verified(glance, fmt, data, refuse, mediapipe=False)
+        if not record["glance"]["verified"]:
+            log(f"Warning: the first look's {fmt} export differs from its Keras model beyond tolerance and was deleted "
+                f"(details in {glance.export_dir / MANIFEST_FILE}); with this export every photo gets the full look.")
+    write_model_card(run)  # the card lists the exports, and a copy lies next to them
+    if not record["verified"]:
+        raise ModelError(
+            f"The {fmt} export differs from the Keras model beyond tolerance (largest {_probability_name(run.decision())} difference "
+            f"{record['max_abs_diff']:.4f} where the answer is a class, pet score {record['max_pet_score_diff']:.3f}, same answer on "
+            f"{record['clear_answer_agreement']:.1%} of the photos not within that tolerance of a threshold); it was deleted. "
+            f"Details are in {run.export_dir / MANIFEST_FILE}."
+        )
+    return record
+
+
+def _export_verified(run: RunFolder, fmt: str, data: str, refuse: str | float | None, *, mediapipe: bool) -> dict[str, Any]:
+    """Write RUN/export/<file> for `fmt` from RUN/model.keras, verify it, and record it in the manifest
+    (under "failed", the file deleted, when it is not within the format's tolerance)."""
+    model = KerasEngine.load(run.model_path).model
     size = int(model.input_shape[1])
     photos, samples = _sample_photos(data, max(VERIFY_PHOTOS, CALIBRATION_PHOTOS if fmt == "tflite-int8" else 0), size)
     non_pets = non_pet_pictures(NON_PET_PICTURES, size)
@@ -260,7 +282,7 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
     staging = final.with_name(f".partial-{final.name}")  # keeps the suffix the exporters expect
     _remove(staging)
     started = time.perf_counter()
-    log(f"Exporting {fmt} …")
+    log(f"Exporting {fmt}{'' if mediapipe else ' (the first look)'} …")
     try:
         _write(model, fmt, staging, calibration, run, decision)
         predict = _runner(fmt, staging, decision)
@@ -296,11 +318,11 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
         "photos_checked": int(len(verify)),
         "tolerance": {"max_abs_diff": max_allowed, "max_pet_score_diff": max_pet, "answer_agreement": min_agreement},
         "images_per_second": speed, "bytes": _size(staging), "export_seconds": time.perf_counter() - started,
-        "model_sha256": file_digest(model_path), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model_sha256": file_digest(run.model_path), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "neither_below": decision.neither_below, "refuse": refuse,
         "classes": list(decision.classes), "outputs": _outputs(fmt, decision),
     }
-    if verified and fmt in TFLITE_FORMATS:
+    if verified and mediapipe and fmt in TFLITE_FORMATS:
         # As an app runs it: the whole photo handed to MediaPipe, which resizes it itself.
         originals = [decode_image(photo.data or b"", None) for photo in photos[:VERIFY_PHOTOS]] + list(non_pets)
         near = decision.near_threshold(reference_p, reference_pet, *TTA_MARGINS)
@@ -314,13 +336,6 @@ def export_run(run: RunFolder, fmt: str, data: str | None = None, runtime: Path 
         _remove(staging)  # an earlier verified export of this format, if any, stays as it was
         manifest.setdefault("failed", {})[fmt] = record
     write_manifest(run, manifest)
-    write_model_card(run)  # the card lists the exports, and a copy lies next to them
-    if not record["verified"]:
-        raise ModelError(
-            f"The {fmt} export differs from the Keras model beyond tolerance (largest {_probability_name(decision)} difference "
-            f"{max_diff:.4f} where the answer is a class, pet score {pet_diff:.3f}, same answer on {clear_agreement:.1%} of the "
-            f"photos not within that tolerance of a threshold); it was deleted. Details are in {run.export_dir / MANIFEST_FILE}."
-        )
     return record
 
 

@@ -30,6 +30,7 @@ README_FILE = "README.md"
 CHECKPOINT_MODEL = "checkpoint.keras"
 CHECKPOINT_STATE = "checkpoint.json"
 EXPORT_DIR = "export"
+GLANCE_DIR = "glance"  # the first look: a run folder inside the run folder
 
 TRAINING, COMPLETE = "training", "complete"  # config.json "status"
 
@@ -136,6 +137,17 @@ class RunFolder:
     @property
     def export_dir(self) -> Path:
         return self.path / EXPORT_DIR
+
+    @property
+    def glance(self) -> RunFolder | None:
+        """The first look (RUN/glance/, a run folder of its own: a cheaper model that answers the clear
+        photos), or None for a run without one (a .keras file, --glance-size 0, runs from before it)."""
+        folder = RunFolder.at(self.path / GLANCE_DIR)
+        return folder if self.model_path == self.path / MODEL_FILE and folder.config_path.is_file() else None
+
+    @property
+    def glance_dir(self) -> Path:
+        return self.path / GLANCE_DIR
 
     @property
     def checkpoint_model(self) -> Path:

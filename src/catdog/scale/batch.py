@@ -54,9 +54,10 @@ def score_shard(classifier, shard: Shard, out: Path) -> int:
 class ShardScorer:
     """A Ray Data actor: loads the model once, then scores whole shards handed to it."""
 
-    def __init__(self, model: str, engine: str, out: str, threads: int, neither: bool = True, refuse: str | None = None):
+    def __init__(self, model: str, engine: str, out: str, threads: int, neither: bool = True, refuse: str | None = None,
+                 glance: bool = True):
         os.environ["CATDOG_PROGRESS"] = "0"
-        self.classifier = Classifier.load(model, engine=engine, threads=threads, neither=neither, refuse=refuse)
+        self.classifier = Classifier.load(model, engine=engine, threads=threads, neither=neither, refuse=refuse, glance=glance)
         self.out = Path(out)
 
     def __call__(self, batch: dict) -> dict:
@@ -69,7 +70,8 @@ def _specs(batch: dict) -> list[dict]:
 
 
 def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False, address: str | None = None,
-                     workers: int = 1, engine: str = "auto", neither: bool = True, refuse: str | None = None) -> dict:
+                     workers: int = 1, engine: str = "auto", neither: bool = True, refuse: str | None = None,
+                     glance: bool = True) -> dict:
     """Score every photo of `data` into `out`/part-*.parquet; returns counts and timing."""
     out.mkdir(parents=True, exist_ok=True)
     shards = plan_shards(data)
@@ -78,15 +80,16 @@ def score_to_parquet(model: Path, data: str, out: Path, *, use_ray: bool = False
     started = time.perf_counter()
     rows = 0
     if todo and use_ray:
-        rows = _score_on_ray(model, todo, out, address, workers, engine, neither, refuse)
+        rows = _score_on_ray(model, todo, out, address, workers, engine, neither, refuse, glance)
     elif todo:
-        classifier = Classifier.load(model, engine=engine, neither=neither, refuse=refuse)
+        classifier = Classifier.load(model, engine=engine, neither=neither, refuse=refuse, glance=glance)
         rows = sum(score_shard(classifier, shard, out) for shard in todo)
     return {"shards": len(shards), "scored_shards": len(todo), "rows": rows, "seconds": time.perf_counter() - started}
 
 
 def _score_on_ray(model: Path, todo: list[Shard], out: Path, address: str | None, workers: int, engine: str,
-                  neither: bool, refuse: str | None) -> int:
+                  neither: bool, refuse: str | None, glance: bool) -> int:
     results = map_shards(address, workers, ShardScorer, [s.to_dict() for s in todo],
-                         {"model": str(model), "engine": engine, "out": str(out), "neither": neither, "refuse": refuse})
+                         {"model": str(model), "engine": engine, "out": str(out), "neither": neither, "refuse": refuse,
+                          "glance": glance})
     return sum(int(r["rows"]) for r in results)
