@@ -36,6 +36,7 @@ SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
 DATA = SHARED / "data"
 TRAIN = DATA / "train.parquet"
 TEST = DATA / "test.parquet"
+SHIFT = DATA / "shift.parquet"
 # Every optional library that the [serve] extra does not install (test_serve_install.py installs [serve] alone).
 NOT_SERVE = sorted(module for module, (_, extra) in OPTIONAL_LIBRARIES.items() if extra != "serve")
 

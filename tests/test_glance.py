@@ -26,7 +26,8 @@ def test_a_run_has_a_first_look_trained_at_160_px_on_the_same_photos(trained):
     assert {k: first.config[k] for k in same} == {k: full.config[k] for k in same}
     assert first.config["glance_size"] == 0 and first.data == full.data
     assert first.neither_threshold is not None  # its own "neither" score, fitted at its size
-    assert trained.classifier.glance_ is not None and trained.classifier.glance_.engine.image_size == 160
+    loaded = Classifier.load(trained.run_dir, engine="keras")
+    assert loaded.glance_ is not None and loaded.glance_.engine.image_size == 160
 
 
 def test_the_first_look_answers_the_clear_photos_and_the_full_look_every_other(trained, tmp_path):

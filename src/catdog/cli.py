@@ -406,7 +406,7 @@ def explain(
     from .explain.run import explain as explain_photos
     from .explain.run import write_explanations
 
-    written = write_explanations(explain_photos(Classifier.load(model, engine="keras"), photos), out)
+    written = write_explanations(explain_photos(Classifier.load(model, engine="keras", glance=False), photos), out)
     if not written:
         raise DataError(f"None of {', '.join(photos)} could be read as a photo.")
     log(f"Wrote {len(written) - 1} heatmap(s) and {written[-1]}")
@@ -430,7 +430,7 @@ def robustness(
     from .files import write_text
     from .report.plots import plot_robustness
 
-    result = evaluate_robustness(Classifier.load(model, engine=engine, tta=tta, neither=neither, refuse=refuse), data, limit)
+    result = evaluate_robustness(Classifier.load(model, engine=engine, tta=tta, neither=neither, refuse=refuse, glance=False), data, limit)
     run = RunFolder.resolve(model)
     run.write_json("robustness.json", result)
     write_text(run.file("robustness.md"), robustness_markdown(result))

@@ -385,8 +385,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One photo per request, decoded at the full size: the first look (which decodes twice when in doubt) stays unloaded.
         classifier = Classifier.load(settings.model, engine=settings.engine, tta=settings.tta, neither=settings.neither,
-                                     refuse=settings.refuse)
+                                     refuse=settings.refuse, glance=False)
         classifier.config.decode_threads = 1  # decoding happens per request, in the server's thread pool
         batcher = MicroBatcher(classifier.predict_pixels, settings.max_batch, settings.batch_window_ms / 1000,
                                on_batch=state.metrics.batch_size.observe)
