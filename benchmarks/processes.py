@@ -4,7 +4,8 @@ best of each, as ratios, with the CPU they ran on.
   python benchmarks/processes.py --default RUN --best RUN --baseline-model M.keras [--rounds 3] [--no-train]
 
 - Inference: `catdog predict --json PHOTOS` (the default run, --engine auto; the best run with its
-  selective test-time augmentation and with --tta-all) against `baseline.py predict` (load the Keras
+  selective test-time augmentation; each with its first look and with --no-glance, every photo at
+  full size; the best run with --tta-all too when asked) against `baseline.py predict` (load the Keras
   model, decode every photo into a float array, model.predict), each a fresh process, start-up
   included. In-process images/s (benchmarks/infer.py, baseline.py infer) beside them.
 - The best run's answers: `catdog evaluate --json` on the test and shift files, selective against
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--baseline-model", type=Path, help="seed-style model.keras (its weights do not change its speed)")
     parser.add_argument("--photos", type=Path, default=TRAIN, help="photos to label (2,000 by default)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tta-all", action="store_true", help="also time the best run with --tta-all (a mirror image of every photo)")
     parser.add_argument("--stages", default="inference,answers,train",
                         help="comma-separated stages to run; the others are kept from --out/processes.json")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -60,10 +62,14 @@ def main() -> None:
 
     commands = {
         "seed-style (baseline.py predict)": [*baseline, "predict", "--model", args.baseline_model, "--data", args.photos],
+        # --no-glance: every photo at full size, as before the first look (docs/BENCHMARKS.md, "Less work per photo")
+        "catdog predict, default run --no-glance": [catdog, "predict", "--model", args.default, "--no-glance", "--json", args.photos],
         "catdog predict, default run": [catdog, "predict", "--model", args.default, "--json", args.photos],
+        "catdog predict, best run --no-glance": [catdog, "predict", "--model", args.best, "--no-glance", "--json", args.photos],
         "catdog predict, best run": [catdog, "predict", "--model", args.best, "--json", args.photos],
-        "catdog predict, best run --tta-all": [catdog, "predict", "--model", args.best, "--tta-all", "--json", args.photos],
     }
+    if args.tta_all:
+        commands["catdog predict, best run --tta-all"] = [catdog, "predict", "--model", args.best, "--tta-all", "--json", args.photos]
     env = {"CATDOG_CACHE": str(work / "speed_cache")}  # auto measures the exports on this machine once
     run([catdog, "predict", "--model", args.default, "--json", TEST], env=env)
     run([catdog, "predict", "--model", args.best, "--json", TEST], env=env)

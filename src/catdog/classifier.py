@@ -7,6 +7,7 @@ data.inputs, and the answer is decide.Decision. Importing it does not import Ten
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -26,6 +27,7 @@ from .decide import GLANCE_MARGINS, TTA_MARGINS, Decision, parse_refuse, refusal
 from .errors import DataError, DecodeError, ModelError, UsageError
 from .evaluate.metrics import answer_metrics, classification_metrics, neither_tradeoff, non_pet_metrics, ood_metrics
 from .files import atomic_path
+from .memory import release_freed_memory
 from .progress import log, progress_bar
 from .run_folder import RunConfig, RunFolder
 from .runtime import Engine, split_output
@@ -161,6 +163,9 @@ class Classifier:
             log(f"Fitting the first look at {glance_config.image_size} px …")
             self.glance_ = Classifier(glance_config, cache_path=self.cache_path, ray=self.ray, neither=self.neither,
                                       refuse=self.refuse).fit(data, validation_data)
+            self.glance_.cached_scores_ = None  # never evaluated from the cache: its frozen Keras part can go
+            gc.collect()
+            release_freed_memory()  # what fitting it freed, before the full model's fit takes more
         trainer = Trainer(self.config, tta=self.tta, cache_path=self.cache_path, checkpointer=checkpointer, ray=self.ray)
         fitted = trainer.fit(as_labelled_source(data), None if validation_data is None else as_labelled_source(validation_data))
         self.config = trainer.config  # names the classes the data has
