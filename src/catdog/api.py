@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -23,13 +22,13 @@ from .decide import Decision
 from .errors import UsageError
 from .evaluate.calibration import apply_temperature
 from .evaluate.metrics import answer_metrics, classification_metrics, expected_calibration_error
-from .memory import release_freed_memory
+from .first_look import fit_in_child
 from .model.backbone import resolve_weights
 from .progress import log
 from .recipes import recipe_config
 from .report import plots
 from .report.run_readme import write_model_card
-from .run_folder import COMPLETE, DATA_REPORT_FILE, METRICS_FILE, TRAINING, RunConfig, RunFolder
+from .run_folder import COMPLETE, DATA_REPORT_FILE, METRICS_FILE, TRAINING, RunConfig, RunFolder, library_versions
 from .training.prefetch import prefetch_features
 
 GRID_PHOTOS = 12
@@ -42,13 +41,6 @@ class TrainResult:
     run_dir: Path
     classifier: Classifier
     metrics: dict[str, Any]
-
-
-def _versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "keras": keras.__version__, "tensorflow": tf.__version__}
 
 
 def _portable(spec: str | None) -> str | None:
@@ -134,15 +126,22 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     started = time.perf_counter()
     prefetch_features(config, source, test_source, cache_path=cache_path, ray=ray)
     glance_config = config.glance_config()
-    if glance_config is not None:  # the first look trains on the same photos at its own size
+    # The first look trains on the same photos at its own size; from a source spec, in a child process
+    # that exits before this one loads TensorFlow (first_look.py: ≤ 1 GB); from objects, in this one.
+    glance_in_child = glance_config is not None and isinstance(data, (str, os.PathLike))
+    if glance_config is not None:
         prefetch_features(glance_config, source, None, cache_path=cache_path, ray=ray)
+    if glance_in_child:
+        assert glance_config is not None
+        fit_in_child(glance_config, str(data), run.glance_dir, cache_path=cache_path, ray=ray,
+                     extra={**facts, "status": COMPLETE})
     prefetch_seconds = time.perf_counter() - started
     from .training.checkpoint import Checkpointer  # TensorFlow: loaded when training
 
     checkpointer = Checkpointer(run)
     try:
         return _train_and_report(run, config, source, test_source, ood_source, checkpointer, cache_path, ray, facts,
-                                 prefetch_seconds)
+                                 prefetch_seconds, first_look=not glance_in_child)
     except KeyboardInterrupt:
         if checkpointer.model_path.is_file():
             log(f"Interrupted. The best model so far is {checkpointer.model_path}; continue with: catdog train --resume {run.path}")
@@ -150,19 +149,18 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
 
 
 def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, ood_source, checkpointer, cache_path, ray,
-                      facts: dict[str, Any], prefetch_seconds: float) -> TrainResult:
-    started = time.perf_counter() - prefetch_seconds  # train_seconds counts the feature pass made before TensorFlow
-    classifier = Classifier(config, cache_path=cache_path, ray=ray).fit(source, checkpointer=checkpointer)
+                      facts: dict[str, Any], prefetch_seconds: float, first_look: bool) -> TrainResult:
+    # train_seconds counts the feature pass (and the first look's child) made before TensorFlow
+    started = time.perf_counter() - prefetch_seconds
+    classifier = Classifier(config, cache_path=cache_path, ray=ray).fit(source, checkpointer=checkpointer, first_look=first_look)
     train_seconds = time.perf_counter() - started
-    first_look = classifier.glance_
-    if first_look is not None:
-        # Written now and let go: what follows is the full look's (the reports of a run are its full-cost
-        # answers), and without it in memory `catdog train` peaks 30 MB lower, under 1 GB.
-        first_look.save(run.glance_dir, extra={**facts, "versions": _versions(), "status": COMPLETE})
+    fitted_look = classifier.glance_  # fitted here: data given as objects, not a spec a child process can read
+    if fitted_look is not None:
+        # Written now and let go: what follows is the full look's (the reports of a run are its full-cost answers).
+        fitted_look.save(run.glance_dir, extra={**facts, "versions": library_versions(), "status": COMPLETE})
         classifier.glance_ = None
-        del first_look
+        del fitted_look
         gc.collect()
-        release_freed_memory()
     log(f"Writing run folder {run.path}")
 
     metrics: dict[str, Any] = {"train_seconds": train_seconds}
@@ -198,7 +196,7 @@ def _train_and_report(run: RunFolder, config: TrainConfig, source, test_source, 
                                     f"'{decision.refusal}': {shown_split} {shown_photos} against {Path(ood_source.description).name}",
                                     decision)
 
-    classifier.save(run.path, extra={**facts, "versions": _versions(), "status": COMPLETE})
+    classifier.save(run.path, extra={**facts, "versions": library_versions(), "status": COMPLETE})
     report = classifier.data_report_.to_dict()
     if test_source is not None:
         report["test"] = evaluated["test"][1].report.to_dict()

@@ -7,7 +7,6 @@ data.inputs, and the answer is decide.Decision. Importing it does not import Ten
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -27,7 +26,6 @@ from .decide import GLANCE_MARGINS, TTA_MARGINS, Decision, parse_refuse, refusal
 from .errors import DataError, DecodeError, ModelError, UsageError
 from .evaluate.metrics import answer_metrics, classification_metrics, neither_tradeoff, non_pet_metrics, ood_metrics
 from .files import atomic_path
-from .memory import release_freed_memory
 from .progress import log, progress_bar
 from .run_folder import RunConfig, RunFolder
 from .runtime import Engine, split_output
@@ -150,22 +148,21 @@ class Classifier:
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, data: Any, validation_data: Any = None, *, checkpointer=None) -> Classifier:
+    def fit(self, data: Any, validation_data: Any = None, *, checkpointer=None, first_look: bool = True) -> Classifier:
         """Train on `data` (a source spec or PhotoSource); validate on a stratified split of it unless
         `validation_data` is given. `checkpointer` (training.checkpoint.Checkpointer) makes the fit
-        crash-safe and resumable."""
+        crash-safe and resumable. `first_look`: also fit the first look (glance_, when the settings
+        ask for one); False when it is fitted elsewhere (catdog train fits it in a child process)."""
         from .training.trainer import Trainer  # TensorFlow: loaded when training, not on import
 
-        glance_config = self.config.glance_config()
+        glance_config = self.config.glance_config() if first_look else None
         if glance_config is not None:
-            # First: fitted after the full model, the first look took `catdog train` over 1 GB (1,012 MB,
-            # against 985 MB this way round); the full model comes out the same either way (its seed is set).
+            # First, so that the full model's fit starts from what it leaves; the full model comes out the
+            # same either way (its seed is set).
             log(f"Fitting the first look at {glance_config.image_size} px …")
             self.glance_ = Classifier(glance_config, cache_path=self.cache_path, ray=self.ray, neither=self.neither,
                                       refuse=self.refuse).fit(data, validation_data)
             self.glance_.cached_scores_ = None  # never evaluated from the cache: its frozen Keras part can go
-            gc.collect()
-            release_freed_memory()  # what fitting it freed, before the full model's fit takes more
         trainer = Trainer(self.config, tta=self.tta, cache_path=self.cache_path, checkpointer=checkpointer, ray=self.ray)
         fitted = trainer.fit(as_labelled_source(data), None if validation_data is None else as_labelled_source(validation_data))
         self.config = trainer.config  # names the classes the data has

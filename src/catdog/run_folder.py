@@ -82,6 +82,16 @@ class RunConfig:
         return Decision(self.threshold, neither_below, neither, self.pet_slope, self.classes)
 
 
+def library_versions() -> dict[str, str]:
+    """What config.json records a model was trained with (imports TensorFlow: call it where it is loaded)."""
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "keras": keras.__version__, "tensorflow": tf.__version__}
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """runs/NAME/: model, settings, metrics, history, plots, checkpoints and exports of one run.
