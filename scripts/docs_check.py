@@ -218,6 +218,19 @@ TRAIN_MEMORY_ROWS = {"first run (empty cache, no converted backbone)": "first_ru
                      "new photos (backbone converted, no photo cached)": "new_photos", "warm caches": "warm"}
 
 
+def glance_cell(d: Any, row: str, column: str) -> str:
+    """A row of benchmarks/glance.py's table, as it renders it (the row's file name without its mark)."""
+    r = d["files"][row.split(" (")[0]]
+    if column == "photos":
+        return str(r["photos"])
+    if column == "given the full look":
+        return f"{r['full_look_share']:.1%}"
+    if column.startswith("same answer"):
+        return f"{r['same_answer']}/{r['photos']} ({r['agreement']:.2%})"
+    return (f"{r['answer_accuracy_full']:.4f} → {r['answer_accuracy_first_look']:.4f} "
+            f"({r['answer_accuracy_delta_points']:+.2f})")
+
+
 def train_memory(recipe: str, key: str, fmt: str, label: str | None = None, scenario: str | None = None) -> Expect:
     """A figure of `recipe`'s runs: the label from the column's first word (or `label`), the scenario
     from the row (or `scenario`)."""
@@ -277,7 +290,17 @@ EVERY_REFUSED = re.compile(r"(refused: )?\w+")  # refused: test | shift | lookal
 EVERY_COLUMN = re.compile(r".+")
 ORIGINAL_SEEDS, BEST_SEEDS = "original recipe (frozen backbone, head only) — seeds 42, 1, 2", "+ 288 px input = best recipe — seeds 42, 1, 2"
 
+PROCESSES_FIRST_LOOK = "benchmarks/results/processes_first_look.json"
+GLANCE_DEFAULT, GLANCE_BEST = "benchmarks/results/glance_default.json", "benchmarks/results/glance_best.json"
+FIRST_LOOK_LABELLING = "Labelling 2,000 photos with the first look"
+
 FIGURES: list[Figure] = [
+    # docs/BENCHMARKS.md, less work per photo: benchmarks/processes.py and benchmarks/glance.py
+    Figure(BENCH, Cell(FIRST_LOOK_LABELLING, "best wall s"), PROCESSES_FIRST_LOOK, best_wall),
+    Figure(BENCH, Cell(FIRST_LOOK_LABELLING, "all rounds s"), PROCESSES_FIRST_LOOK, all_rounds),
+    Figure(BENCH, Cell(FIRST_LOOK_LABELLING, "× seed-style"), PROCESSES_FIRST_LOOK, predict_speedup),
+    Figure(BENCH, Cell("The first look's answers, default run", EVERY_COLUMN), GLANCE_DEFAULT, glance_cell),
+    Figure(BENCH, Cell("The first look's answers, best run", EVERY_COLUMN), GLANCE_BEST, glance_cell),
     # docs/BENCHMARKS.md, the AVX2-only machine: benchmarks/processes.py
     Figure(BENCH, Cell(LABELLING, "best wall s"), PROCESSES, best_wall),
     Figure(BENCH, Cell(LABELLING, "all rounds s"), PROCESSES, all_rounds),
