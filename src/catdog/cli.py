@@ -56,7 +56,7 @@ TTA_OPTION = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: 
 TTA_ALL_OPTION = typer.Option(False, "--tta-all", help="With TTA, look at every photo's mirror image (2x the cost), not only where the answer is near a threshold.")
 NEITHER_OPTION = typer.Option(True, "--neither/--no-neither", help="Answer 'neither' for photos with no cat or dog; --no-neither when every photo holds a cat or a dog.")
 REFUSE_OPTION = typer.Option(None, "--refuse", help="Operating point of 'neither': default (the run's), lenient (fewer pets refused, more non-pets let through), strict, or the share of held-out training cats and dogs to refuse, e.g. 0.01 (docs/TRUST.md).")
-ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export fastest on this machine, measured once; else keras), keras, onnx (the float32 file), tflite (fastest TFLite export), or an export: onnx-int8, tflite-fp16, tflite-int8.")
+ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export fastest on this machine, measured once; else keras), keras, onnx (the float32 file; the int8 one if it is the only ONNX export), tflite (fastest TFLite export), or an export: onnx-int8, tflite-fp16, tflite-int8.")
 ADDRESS_HELP = ("With --ray: a running cluster, auto, HOST:PORT or ray://HOST:PORT (its token from RAY_AUTH_TOKEN, "
                 "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); without it a local Ray instance for the job.")
 

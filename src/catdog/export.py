@@ -56,9 +56,14 @@ WEB_MODEL_FORMAT = "tflite-int8"
 # weights move its p(dog) by up to 0.067, the int8 backbone by up to 0.28 (on photos near p(dog) = 0.5;
 # every clear answer the same), hence 0.1 and 0.3. A six-class run's class probabilities (the tests'
 # scenes run) moved by up to 0.024 and 0.092 where the answer is a class, every answer the same.
+# The int8 ONNX file keeps the head's sigmoid and softmax float, so where the answer is a class its
+# class output moved less: 0.019 (default recipe), 0.0013 (best recipe), 0.049 and 0.098 (the tests'
+# cat/dog and scenes runs); its pet score by 0.57, 0.82, 0.36 and 0.29, every clear answer the same.
+# Hence 0.2, twice the most seen, and int8 TFLite's 1.5 and 0.97 (the default recipe's whole model
+# quantised, pet score included, moved its pet score by 3.8 and changed 6 % of the clear answers).
 TOLERANCES = {
     "onnx": (1e-3, 1e-2, 1.0), "tflite": (1e-3, 1e-2, 1.0), "savedmodel": (1e-4, 1e-3, 1.0),
-    "tflite-fp16": (0.1, 0.25, 1.0), "tflite-int8": (0.3, 1.5, 0.97), "onnx-int8": (0.3, 1.5, 0.97),
+    "tflite-fp16": (0.1, 0.25, 1.0), "tflite-int8": (0.3, 1.5, 0.97), "onnx-int8": (0.2, 1.5, 0.97),
 }
 INT8_FORMATS = ("tflite-int8", "onnx-int8")  # calibrated on CALIBRATION_PHOTOS real photos
 
