@@ -1,6 +1,7 @@
 """Exports for phones, edge devices and TensorFlow-free serving: ONNX (float32, int8), TFLite
-(float32, float16, int8) and SavedModel. Each export is checked against the Keras model on real photos right after it
-is written; one that fails the check is deleted, never left behind as if it were good."""
+(float32, float16, int8) and SavedModel. Each export is checked against the Keras model on real
+photos right after it is written; one that fails the check is deleted, never left behind as if it
+were good."""
 
 from __future__ import annotations
 

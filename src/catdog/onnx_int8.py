@@ -30,8 +30,9 @@ CALIBRATION_BATCH = 16
 # steps over values other photos barely reach. Against the default recipe's Keras model, on photos it
 # was not calibrated on (200 of train.parquet's, 200 of shift's, 142 of ood_diverse's, 94 lookalikes,
 # the 100 of ood.parquet), min/max ranges changed the answer of 1 % of the training photos, 0.7 % of
-# ood_diverse's, 1.7 % of the lookalikes and 4 % of ood's (p(dog) by up to 0.43, the pet score by 0.68);
-# percentile ranges only 2 % of ood's (by up to 0.27 and 0.40); every clear answer the same either way.
+# ood_diverse's, 1.7 % of the lookalikes and 4 % of ood's (there moving p(dog) by up to 0.43 and the
+# pet score by 0.68); percentile ranges only 2 % of ood's (0.27, 0.40); every clear answer the same
+# either way.
 CALIBRATION_PERCENTILE = 99.999
 
 
