@@ -228,7 +228,7 @@ def trained_scenes(tmp_path_factory, small_scenes, small_scenes_test, small_trai
     return catdog.train(small_scenes, test=small_scenes_test, ood=small_train, out=tmp_path_factory.mktemp("runs"), name="scenes")
 
 
-EXPORTED = ("onnx", "tflite", "tflite-fp16", "tflite-int8", "savedmodel", "web")
+EXPORTED = ("onnx", "onnx-int8", "tflite", "tflite-fp16", "tflite-int8", "savedmodel", "web")
 # The web runtime tarball `make web-runtime` puts in the project's cache: tests never download it.
 WEB_RUNTIME = Path(os.environ.get("CATDOG_CACHE", ROOT / ".cache" / "catdog")) / "web-runtime" / "tasks-vision-1.1.0.tgz"
 
@@ -241,8 +241,8 @@ def web_runtime_tarball() -> Path:
 
 @pytest.fixture(scope="session")
 def exported_run(trained, tmp_path_factory, small_train, web_runtime_tarball):
-    """A copy of the trained run with every export (`--format all`: ONNX, the three TFLite files,
-    SavedModel and the web page), made by the CLI as a user would."""
+    """A copy of the trained run with every export (`--format all`: the two ONNX files, the three
+    TFLite files, SavedModel and the web page), made by the CLI as a user would."""
     run = tmp_path_factory.mktemp("exported") / "run"
     shutil.copytree(trained.run_dir, run)
     args = [CATDOG, "export", "--model", str(run), "--data", str(small_train), "--format", "all", "--runtime", str(web_runtime_tarball)]

@@ -13,6 +13,8 @@ from catdog.run_folder import RunFolder
 from catdog.runtime.manifest import usable_exports
 from conftest import EXPORTED, NOT_SERVE, SCENE_CLASSES, TEST, catdog, read_rows
 
+INT8 = ("onnx-int8", "tflite-int8")
+
 
 def test_every_format_exports_through_the_cli_and_is_recorded(exported_run):
     """`catdog export --format all` (the fixture) wrote and verified every format."""
@@ -24,7 +26,7 @@ def test_every_format_exports_through_the_cli_and_is_recorded(exported_run):
             continue
         # 64 real photos and 8 pictures with no cat or dog, so "neither" is checked too
         assert record["photos_checked"] == 72
-        assert record["max_abs_diff"] <= (0.25 if fmt == "tflite-int8" else 0.05 if fmt == "tflite-fp16" else 1e-3)
+        assert record["max_abs_diff"] <= (0.25 if fmt in INT8 else 0.05 if fmt == "tflite-fp16" else 1e-3)
         assert record["answer_agreement"] >= 0.97 and record["images_per_second"] > 0
     assert not list((exported_run / "export").glob(".partial-*"))
 
@@ -51,7 +53,7 @@ def test_fast_engines_agree_with_keras(exported_run, small_test, engine):
     assert np.abs(fast_p - keras_p).mean() < 0.02
 
 
-@pytest.mark.parametrize("engine", ["keras", "onnx", "tflite", "tflite-fp16", "tflite-int8"])
+@pytest.mark.parametrize("engine", ["keras", "onnx", "onnx-int8", "tflite", "tflite-fp16", "tflite-int8"])
 def test_a_wolf_is_neither_and_a_shiba_inu_and_a_keeshond_are_dogs_through_every_engine(exported_run, engine):
     """The lookalike gate travels with the model: wolves (lookalikes.parquet rows 6 and 20) are "neither"
     and the two dog breeds most like a fox and a wolf (shift.parquet) are dogs, whatever runs the model."""
@@ -63,7 +65,7 @@ def test_a_wolf_is_neither_and_a_shiba_inu_and_a_keeshond_are_dogs_through_every
     assert Classifier.load(exported_run, engine=engine).predict(wolves + dogs) == ["neither", "neither", "dog", "dog"]
 
 
-@pytest.mark.parametrize("engine", ["onnx", "tflite", "tflite-int8"])
+@pytest.mark.parametrize("engine", ["onnx", "onnx-int8", "tflite", "tflite-int8"])
 def test_every_engine_gives_the_same_answers_neither_included(exported_run, small_test, engine):
     """Cats, dogs and flowers: the exports answer cat, dog or neither as the Keras model does."""
     from catdog.export import non_pet_pictures
@@ -77,7 +79,7 @@ def test_every_engine_gives_the_same_answers_neither_included(exported_run, smal
     assert keras_answers.count("neither") >= 10  # the check covers "neither", not only cat and dog
     agreement = np.mean([a == b for a, b in zip(answers, keras_answers)])
     # float exports agree exactly; int8 rounding may move a photo that sits on a threshold
-    assert agreement >= (0.95 if fast.engine.artifact == "tflite-int8" else 1.0), list(zip(answers, keras_answers))
+    assert agreement >= (0.95 if fast.engine.artifact in INT8 else 1.0), list(zip(answers, keras_answers))
 
 
 def test_auto_takes_the_export_that_runs_fastest_on_this_machine(exported_run, tmp_path, monkeypatch):
@@ -86,11 +88,11 @@ def test_auto_takes_the_export_that_runs_fastest_on_this_machine(exported_run, t
 
     monkeypatch.setenv("CATDOG_CACHE", str(tmp_path))
     exports = {fmt: record for fmt, record in usable_exports(RunFolder.at(exported_run)).items() if record["engine"]}
-    assert len(exports) == 4
+    assert len(exports) == 5 and {"onnx-int8", "tflite-int8"} <= set(exports)
     engine = Classifier.load(exported_run).engine
     # Each candidate was timed here, once, and remembered under this CPU, thread count and file.
     speeds = json.loads((tmp_path / SPEED_FILE).read_text())
-    assert len(speeds) == 4 and all(speed > 0 for speed in speeds.values())
+    assert len(speeds) == 5 and all(speed > 0 for speed in speeds.values())
     keys = {fmt: next(k for k in speeds if f'"{fmt}"' in k) for fmt in exports}
     assert all(json.loads(key)[0] == cpu_info()["model"] for key in keys.values())
     assert engine.artifact == max(exports, key=lambda fmt: speeds[keys[fmt]])
@@ -101,6 +103,102 @@ def test_auto_takes_the_export_that_runs_fastest_on_this_machine(exported_run, t
     (tmp_path / SPEED_FILE).write_text(json.dumps(speeds))
     assert Classifier.load(exported_run).engine.artifact == slowest
     assert json.loads((tmp_path / SPEED_FILE).read_text())[keys[slowest]] == 1e9
+
+
+# ------------------------------------------------------------------ the ONNX Runtime int8 file
+
+def test_the_onnx_int8_file_is_verified_and_only_its_backbone_is_int8(exported_run):
+    """`--format all` wrote model_int8.onnx, checked against the Keras model within its own tolerance;
+    every convolution in it reads uint8 activations and int8 weights, and the head, the pet score and
+    the output (export.py says why) hold no quantised tensor."""
+    import onnx
+
+    from catdog.export import TOLERANCES
+    from catdog.onnx_int8 import float_nodes
+
+    record = json.loads((exported_run / "export" / "manifest.json").read_text())["exports"]["onnx-int8"]
+    max_diff, max_pet, min_agreement = TOLERANCES["onnx-int8"]
+    assert record["verified"] and (record["file"], record["engine"]) == ("model_int8.onnx", "onnx")
+    assert record["tolerance"] == {"max_abs_diff": max_diff, "max_pet_score_diff": max_pet, "answer_agreement": min_agreement}
+    assert record["max_abs_diff"] <= max_diff and record["max_pet_score_diff"] <= max_pet
+    assert record["clear_answer_agreement"] >= min_agreement and record["answer_agreement"] >= 0.95
+    assert record["outputs"] == ["p(dog)", "pet_score"] and record["images_per_second"] > 0
+
+    model = onnx.load(exported_run / "export" / "model_int8.onnx")
+    made_by = {output: node for node in model.graph.node for output in node.output}
+    constants = {tensor.name: tensor.data_type for tensor in model.graph.initializer}
+    convs = [node for node in model.graph.node if node.op_type == "Conv"]
+    assert len(convs) >= 50
+    for conv in convs:
+        pixels, weights = made_by[conv.input[0]], made_by[conv.input[1]]
+        assert pixels.op_type == weights.op_type == "DequantizeLinear", conv.name
+        assert constants[pixels.input[2]] == onnx.TensorProto.UINT8 and constants[weights.input[0]] == onnx.TensorProto.INT8
+
+    kept_float = set(float_nodes(model))
+    scoring = {node.name for node in model.graph.node if "/pet_score_1/" in node.name or "/head_1/" in node.name}
+    assert len(scoring) >= 50 and scoring <= kept_float
+    for node in model.graph.node:
+        if node.name not in kept_float:
+            continue
+        # a quantised tensor in the head or the pet score would be a Q/DQ node inside them (named by
+        # their tensors, so among kept_float) or an integer constant they read
+        assert node.op_type not in ("QuantizeLinear", "DequantizeLinear"), node.name
+        assert all(constants.get(name) not in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8) for name in node.input), node.name
+        # what they read from the backbone is its pooled features, dequantised once
+        assert all(made_by[name].name in kept_float or made_by[name].op_type == "DequantizeLinear"
+                   for name in node.input if name in made_by), node.name
+
+
+def test_predict_with_onnx_int8_answers_as_keras_but_on_a_threshold(exported_run, small_test, small_ood):
+    """`catdog predict --engine onnx-int8 --json` on 120 cats and dogs and 20 photos with neither: the
+    Keras model's answer for every photo not within the format's tolerance of a threshold."""
+    from catdog.export import TOLERANCES
+
+    args = ("predict", "--model", exported_run, "--json", "--no-tta", small_test, small_ood)
+    keras, int8 = catdog(*args, "--engine", "keras"), catdog(*args, "--engine", "onnx-int8")
+    assert keras.returncode == 0 and int8.returncode == 0, keras.stderr + int8.stderr
+    expected, got = json.loads(keras.stdout), json.loads(int8.stdout)
+    assert [row["name"] for row in got] == [row["name"] for row in expected] and len(got) == 140
+    assert {row["label"] for row in expected} == {"cat", "dog", "neither"}
+    p_dog, pet = (np.array([row[key] for row in expected]) for key in ("p_dog", "pet_score"))
+    on_threshold = RunFolder.at(exported_run).decision().within_error(p_dog, pet, *TOLERANCES["onnx-int8"][:2])
+    # most photos, cats and dogs among them, are held to the same answer (the tests' small model puts
+    # many photos within 1.5 of its pet score threshold)
+    assert (~on_threshold).sum() >= 80 and {row["label"] for row, near in zip(expected, on_threshold) if not near} >= {"cat", "dog"}
+    differ = [(e["name"], e["label"], g["label"], bool(near)) for e, g, near in zip(expected, got, on_threshold)
+              if e["label"] != g["label"]]
+    assert not [row for row in differ if not row[-1]], differ
+    assert len(differ) <= 0.05 * len(got), differ  # and few of the others move
+    assert np.abs(np.array([row["p_dog"] for row in got]) - p_dog)[~on_threshold].max() <= TOLERANCES["onnx-int8"][0]
+
+
+def test_engine_onnx_is_the_float_file_unless_only_the_int8_one_exists(exported_run, trained, small_train, tmp_path):
+    from catdog.export import export_run
+
+    assert Classifier.load(exported_run, engine="onnx").engine.artifact == "onnx"
+    assert Classifier.load(exported_run, engine="onnx-int8").engine.artifact == "onnx-int8"
+    # A run with no ONNX export: the int8 file is quantised from a float one made aside, which is not kept.
+    run = tmp_path / "run"
+    shutil.copytree(trained.run_dir, run, ignore=shutil.ignore_patterns("export"))
+    record = export_run(RunFolder.at(run), "onnx-int8", str(small_train))
+    assert record["verified"] and sorted(p.name for p in (run / "export").iterdir()) == ["README.md", "manifest.json", "model_int8.onnx"]
+    assert set(usable_exports(RunFolder.at(run))) == {"onnx-int8"}
+    assert Classifier.load(run, engine="onnx").engine.artifact == "onnx-int8"
+    assert Classifier.load(run, engine="auto").engine.artifact == "onnx-int8"
+
+
+def test_a_missing_or_unknown_onnx_int8_names_the_command_that_fixes_it(trained, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained.run_dir, run, ignore=shutil.ignore_patterns("export"))
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(read_rows(TEST, count=1)[0]["bytes"])
+    missing = catdog("predict", "--model", run, "--engine", "onnx-int8", photo)
+    assert missing.returncode == 4
+    assert f"has no verified onnx-int8 export; run `catdog export --model {run} --format onnx-int8` first." in missing.stderr
+    unknown = catdog("predict", "--model", run, "--engine", "onnx-int4", photo)
+    assert unknown.returncode == 2 and "Unknown engine 'onnx-int4'" in unknown.stderr and "onnx-int8" in unknown.stderr
+    wrong_format = catdog("export", "--model", run, "--format", "onnx-int4")
+    assert wrong_format.returncode == 2 and "onnx-int8" in wrong_format.stderr, wrong_format.stderr
 
 
 def test_stale_exports_are_ignored_after_the_model_changes(exported_run, tmp_path):
@@ -136,7 +234,7 @@ sys.meta_path.insert(0, _Block())
 """
 
 
-@pytest.mark.parametrize("engine", ["onnx", "tflite"])
+@pytest.mark.parametrize("engine", ["onnx", "onnx-int8", "tflite"])
 def test_predict_with_an_exported_model_never_imports_tensorflow(exported_run, tmp_path, engine):
     (tmp_path / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
     photo = tmp_path / "photo.jpg"
@@ -267,14 +365,14 @@ def scene_answers(exported_scenes, small_scenes_test):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["onnx", "tflite", "tflite-int8"])
+@pytest.mark.parametrize("engine", ["onnx", "onnx-int8", "tflite", "tflite-int8"])
 def test_every_engine_gives_a_six_class_run_s_answers(exported_scenes, scene_answers, engine):
     photos, expected, _ = scene_answers
     assert "none of these" in expected and len(set(expected) & set(SCENE_CLASSES)) >= 4
     fast = Classifier.load(exported_scenes, engine=engine)
     answers = fast.predict(photos)
     agreement = np.mean([a == b for a, b in zip(answers, expected)])
-    assert agreement >= (0.9 if fast.engine.artifact == "tflite-int8" else 1.0), list(zip(answers, expected))
+    assert agreement >= (0.9 if fast.engine.artifact in INT8 else 1.0), list(zip(answers, expected))
 
 
 @pytest.mark.slow

@@ -78,7 +78,7 @@ def test_serve_install_holds_no_training_library_and_imports_the_inference_path(
     assert found["catdog"].startswith(str(serve_venv))  # the installed package, not the working tree
 
 
-@pytest.mark.parametrize("engine", ["onnx", "tflite"])
+@pytest.mark.parametrize("engine", ["onnx", "onnx-int8", "tflite"])
 def test_predict_with_serve_alone_gives_the_full_installs_answers(serve_venv, exported_run, photos, engine):
     full = catdog("predict", "--model", exported_run, "--engine", engine, "--json", *photos)
     assert full.returncode == 0, full.stderr

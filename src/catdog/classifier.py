@@ -403,8 +403,9 @@ class Classifier:
     @classmethod
     def load(cls, path: str | os.PathLike[str], engine: str = "auto", threads: int | None = None,
              **options: Any) -> Classifier:
-        """Load a run folder or a .keras file. `engine`: keras, onnx, tflite, or auto (the fastest
-        verified export in RUN/export/, else Keras)."""
+        """Load a run folder or a .keras file. `engine`: keras, onnx, tflite, an export by its
+        format (onnx-int8, tflite-fp16, tflite-int8), or auto (the fastest verified export in RUN/export/,
+        else Keras)."""
         run = RunFolder.resolve(path)
         saved = run.read_config()
         decision = saved.decision()

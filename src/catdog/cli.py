@@ -57,7 +57,7 @@ TTA_ALL_OPTION = typer.Option(False, "--tta-all", help="With TTA, look at every 
 GLANCE_OPTION = typer.Option(True, "--glance/--no-glance", help="Let the run's first look (RUN/glance/: 160 px, about a third of the cost) answer the photos whose answer is clear from it; --no-glance: every photo at full size.")
 NEITHER_OPTION = typer.Option(True, "--neither/--no-neither", help="Answer 'neither' for photos with no cat or dog; --no-neither when every photo holds a cat or a dog.")
 REFUSE_OPTION = typer.Option(None, "--refuse", help="Operating point of 'neither': default (the run's), lenient (fewer pets refused, more non-pets let through), strict, or the share of held-out training cats and dogs to refuse, e.g. 0.01 (docs/TRUST.md).")
-ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export fastest on this machine, measured once; else keras), keras, onnx, tflite (fastest TFLite export), or an export: tflite-fp16, tflite-int8.")
+ENGINE_OPTION = typer.Option("auto", "--engine", help="auto (the verified export fastest on this machine, measured once; else keras), keras, onnx (the float32 file; the int8 one if it is the only ONNX export), tflite (fastest TFLite export), or an export: onnx-int8, tflite-fp16, tflite-int8.")
 ADDRESS_HELP = ("With --ray: a running cluster, auto, HOST:PORT or ray://HOST:PORT (its token from RAY_AUTH_TOKEN, "
                 "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); without it a local Ray instance for the job.")
 
@@ -366,7 +366,7 @@ def _print_predictions(predictions, decision) -> None:
 @app.command()
 def export(
     model: Path = typer.Option(..., "--model", help="Run folder (runs/NAME)."),
-    formats: list[str] = typer.Option(..., "--format", help="onnx, tflite, tflite-fp16, tflite-int8, savedmodel, web or all; repeatable."),
+    formats: list[str] = typer.Option(..., "--format", help="onnx, onnx-int8, tflite, tflite-fp16, tflite-int8, savedmodel, web or all; repeatable."),
     data: Optional[str] = typer.Option(None, "--data", help="Photos to verify (and calibrate int8) with; default: the run's training data."),
     runtime: Optional[Path] = typer.Option(None, "--runtime", help="For web without internet: the .tgz `npm pack @mediapipe/tasks-vision@1.1.0` writes."),
     refuse: Optional[str] = REFUSE_OPTION,

@@ -25,7 +25,7 @@ LICENSE = "apache-2.0"  # pyproject.toml's; MobileNetV2's ImageNet weights are A
 # Keras' MobileNetV2 ImageNet weights (alpha 1.0, 224 px) are Google's mobilenet_v2_1.0_224 checkpoint.
 BASE_MODEL = "google/mobilenet_v2_1.0_224"
 TAGS = ["image-classification", "keras", "mobilenetv2", "transfer-learning", "cats-vs-dogs", "out-of-distribution-detection"]
-EXPORT_TAGS = {"onnx": "onnx", "tflite": "tflite", "tflite-fp16": "tflite", "tflite-int8": "tflite", "web": "mediapipe"}
+EXPORT_TAGS = {"onnx": "onnx", "onnx-int8": "onnx", "tflite": "tflite", "tflite-fp16": "tflite", "tflite-int8": "tflite", "web": "mediapipe"}
 SPLITS = ("validation", "test")
 # metrics.json key -> (model-index metric type, its name on the hub)
 RESULTS = {
@@ -349,7 +349,7 @@ other photos let through), and `--no-neither` never refuses, for photos known to
 
 def _exports(exports: dict[str, Any], link: str) -> str:
     if not exports:
-        return ("None yet: `catdog export --model RUN --format all` writes ONNX, TFLite (float32, float16, int8; "
+        return ("None yet: `catdog export --model RUN --format all` writes ONNX (float32, int8), TFLite (float32, float16, int8; "
                 "MediaPipe-ready), SavedModel and a web page, each checked against this model.")
     lines = ["| format | file | MB | same answer as the Keras model | MediaPipe agrees |", "|---|---|---|---|---|"]
     for fmt, record in exports.items():

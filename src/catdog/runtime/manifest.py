@@ -17,6 +17,7 @@ MANIFEST_FILE = "manifest.json"
 # format -> (file or folder name inside RUN/export, engine that runs it or None)
 FORMATS: dict[str, tuple[str, str | None]] = {
     "onnx": ("model.onnx", "onnx"),
+    "onnx-int8": ("model_int8.onnx", "onnx"),  # quantised from model.onnx (catdog.onnx_int8)
     "tflite": ("model.tflite", "tflite"),
     "tflite-fp16": ("model_fp16.tflite", "tflite"),
     "tflite-int8": ("model_int8.tflite", "tflite"),
