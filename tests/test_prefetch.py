@@ -67,14 +67,15 @@ def test_first_run_converts_in_a_child_and_computes_every_feature_before_tensorf
     # When this process ran its first photos through LiteRT the backbone file existed, and this
     # process had not imported TensorFlow: another process (the converter) made it.
     assert calls[0]["backbones"], calls[0]
-    assert sum(call["photos"] for call in calls) == 40 + 20  # each training and test photo once
+    # Each training and test photo once, and each training photo once more at the first look's 160 px.
+    assert sum(call["photos"] for call in calls) == 40 + 20 + 40
 
     # New photos, the backbone converted: no conversion; the photos and the mirror images (--mirror
     # for the training photos, test-time augmentation for the validation photos) all before TensorFlow.
     calls, log = recorded_training(tmp_path, cache, second, mirror=True, tta=True)
     assert "Converting" not in log
     assert calls and not any(call["tensorflow"] for call in calls), calls
-    assert sum(call["photos"] for call in calls) == 2 * 40
+    assert sum(call["photos"] for call in calls) == 2 * 40 + 40  # and the first look's (no mirror images)
 
     # The same photos again: every feature comes from the cache, LiteRT is never run.
     calls, _ = recorded_training(tmp_path, cache, second, mirror=True, tta=True)

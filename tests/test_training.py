@@ -76,7 +76,7 @@ def test_evaluate_reports_every_metric_and_counts_skips(trained, tmp_path):
 @pytest.mark.slow
 def test_fine_tune_with_augmentation_moves_only_the_top_layers(tmp_path, train_rows):
     data = write_parquet(tmp_path / "tiny.parquet", train_rows[:40])
-    clf = Classifier(fine_tune=8, fine_tune_epochs=1, max_epochs=2, augment=True, batch_size=16)
+    clf = Classifier(fine_tune=8, fine_tune_epochs=1, max_epochs=2, augment=True, batch_size=16, glance_size=0)
     from catdog.model.backbone import build_backbone, resolve_weights
 
     original = build_backbone(resolve_weights("imagenet"), 224)
@@ -105,7 +105,8 @@ def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predi
 
     data = write_parquet(tmp_path / "tiny.parquet", train_rows[:60])
     cache = tmp_path / "cache" / "features.sqlite"
-    clf = Classifier(recipe_config("best", fine_tune_epochs=2, max_epochs=3), cache_path=cache).fit(data)
+    # (no first look: the cache is counted below; tests/test_glance.py has it)
+    clf = Classifier(recipe_config("best", fine_tune_epochs=2, max_epochs=3, glance_size=0), cache_path=cache).fit(data)
     phases = [row["phase"] for row in clf.history_]
     assert phases[0] == "head" and phases.count("fine_tune") >= 1, phases
 
@@ -124,7 +125,7 @@ def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predi
     # Both views of every photo are cached below the cut: a rerun computes nothing new.
     entries = len(FeatureCache(cache, namespace="any"))
     assert entries == 2 * 60
-    Classifier(recipe_config("best", fine_tune_epochs=1, max_epochs=1), cache_path=cache).fit(data)
+    Classifier(recipe_config("best", fine_tune_epochs=1, max_epochs=1, glance_size=0), cache_path=cache).fit(data)
     assert len(FeatureCache(cache, namespace="any")) == entries
 
     # The saved run predicts with test-time augmentation unless told otherwise; tta=False is one pass.
@@ -163,7 +164,7 @@ def test_every_fine_tuning_mode_trains_a_three_class_softmax_and_answers_by_name
     data = write_parquet(tmp_path / "three.parquet", rows, ("buildings", "forest", "sea"))
     settings = dict(mode)
     # The session's feature cache (conftest's offline environment): its converted backbones are shared.
-    clf = Classifier(recipe_config(settings.pop("recipe"), **settings)).fit(data)
+    clf = Classifier(recipe_config(settings.pop("recipe"), **settings, glance_size=0)).fit(data)
     assert clf.classes_ == ("buildings", "forest", "sea") and clf.config.classes == clf.classes_
     assert clf.engine.model.output_shape[-1] == 4  # three probabilities and the score
     assert [row["phase"] for row in clf.history_].count("fine_tune") >= 1
