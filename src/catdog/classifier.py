@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,23 @@ def _averaged(p_dog: np.ndarray, pet: np.ndarray | None, rows: np.ndarray, p_fli
     pet = np.array(pet)
     pet[rows] = (pet[rows] + pet_flip) / 2
     return p_dog, pet
+
+
+@dataclass
+class _FirstLooked:
+    """A batch the first look has answered, waiting for the full look of its unclear photos."""
+
+    photos: list[Photo]
+    p: np.ndarray
+    pet: np.ndarray | None
+    decoding: list[tuple[int, Future]]  # (row, its photo decoding at full size: the array, or None)
+
+
+def _decoded_or_none(data: bytes | None, size: int) -> np.ndarray | None:
+    try:
+        return decode_image(data or b"", size)
+    except DecodeError:
+        return None
 
 
 @dataclass
@@ -192,44 +210,57 @@ class Classifier:
         engine = self._require_engine()
         glance = self.glance_ if self.glance else None
         size = (glance._require_engine() if glance is not None else engine).image_size
-        with progress_bar(description, len(source) if indices is None else len(indices)) as bar:
+        with progress_bar(description, len(source) if indices is None else len(indices)) as bar, \
+                ThreadPoolExecutor(max_workers=2, thread_name_prefix="full-look") as again:
             def skip(photo: Photo, reason: str) -> None:
                 on_skip(photo, reason)
                 bar.advance()
 
+            # With a first look, each batch's full look waits one batch: the photos it gives the full look
+            # are decoded again (at full size, beside the model) while the first look runs on the next batch.
+            waiting: _FirstLooked | None = None
             for photos, pixels in decode_batches(source.photos(indices), size, self.config.batch_size,
                                                  self.config.decode_threads, skip):
-                p_dog, pet = self.predict_pixels(pixels) if glance is None else self._looked(glance, photos, pixels)
-                yield photos, p_dog, pet
-                bar.advance(len(photos))
+                if glance is None:
+                    p_dog, pet = self.predict_pixels(pixels)
+                    yield photos, p_dog, pet
+                    bar.advance(len(photos))
+                    continue
+                looked = self._first_look(glance, photos, pixels, again)
+                if waiting is not None:
+                    yield self._full_look(waiting)
+                    bar.advance(len(waiting.photos))
+                waiting = looked
+            if waiting is not None:
+                yield self._full_look(waiting)
+                bar.advance(len(waiting.photos))
 
-    def _looked(self, glance: Classifier, photos: list[Photo], pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(class output, pet score) of photos decoded at the first look's size: the first look's where
-        its answer is clear (GLANCE_MARGINS), the full look's (decoded again at full size) elsewhere.
-        The first look's pet scores are moved onto the full look's scale (the two thresholds made one),
-        so one decision answers both."""
+    def _first_look(self, glance: Classifier, photos: list[Photo], pixels: np.ndarray, pool: ThreadPoolExecutor) -> _FirstLooked:
+        """The first look's (class output, pet score) of photos decoded at its size, and the photos whose
+        answer is not clear from it (GLANCE_MARGINS) handed to `pool` to be decoded at full size. Its pet
+        scores are moved onto the full look's scale (the two thresholds made one), so one decision
+        answers both looks."""
         p, pet = glance.predict_pixels(pixels)
         unclear = np.flatnonzero(glance.decision.near_threshold(p, pet, *GLANCE_MARGINS))
         full_below, glance_below = self.decision.neither_below, glance.decision.neither_below
         pet = None if pet is None or full_below is None or glance_below is None else pet + np.float32(full_below - glance_below)
-        rows: list[int] = []
-        full_pixels: list[np.ndarray] = []
         size = self._require_engine().image_size
-        for row in unclear:
-            try:
-                full_pixels.append(decode_image(photos[row].data or b"", size))
-                rows.append(int(row))
-            except DecodeError:
-                pass  # it decoded at the first look's size: that answer stays
+        decoding = [(int(row), pool.submit(_decoded_or_none, photos[row].data, size)) for row in unclear]
+        return _FirstLooked(photos, np.array(p), pet, decoding)
+
+    def _full_look(self, looked: _FirstLooked) -> tuple[list[Photo], np.ndarray, np.ndarray | None]:
+        """The photos of a first-looked batch with the full look's outputs where it was not clear."""
+        decoded = [(row, future.result()) for row, future in looked.decoding]
+        rows = [row for row, array in decoded if array is not None]  # (a photo that decodes only small keeps its answer)
+        p, pet = looked.p, looked.pet
         if rows:
-            p_full, pet_full = self.predict_pixels(np.stack(full_pixels))
-            p = np.array(p)
+            p_full, pet_full = self.predict_pixels(np.stack([array for _, array in decoded if array is not None]))
             p[rows] = p_full
             if pet is not None and pet_full is not None:
                 pet[rows] = pet_full
-        self.looks_["first"] += len(photos) - len(rows)
+        self.looks_["first"] += len(looked.photos) - len(rows)
         self.looks_["full"] += len(rows)
-        return p, pet
+        return looked.photos, p, pet
 
     def predict_pixels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(class output, pet score or None) for decoded uint8 photos [n, s, s, 3]; with `tta`, averaged

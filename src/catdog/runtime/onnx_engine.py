@@ -22,6 +22,9 @@ class OnnxEngine(EngineBase):
         options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Its threads sleep between runs instead of spinning: the photo decoders need those cores, and a
+        # run's first look and full look are two sessions taking turns.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
