@@ -292,13 +292,26 @@ ORIGINAL_SEEDS, BEST_SEEDS = "original recipe (frozen backbone, head only) — s
 
 PROCESSES_FIRST_LOOK = "benchmarks/results/processes_first_look.json"
 GLANCE_DEFAULT, GLANCE_BEST = "benchmarks/results/glance_default.json", "benchmarks/results/glance_best.json"
-FIRST_LOOK_LABELLING = "Labelling 2,000 photos with the first look"
+FIRST_LOOK_LABELLING = "The first look labelling 2,000 photos"
 
 FIGURES: list[Figure] = [
     # docs/BENCHMARKS.md, less work per photo: benchmarks/processes.py and benchmarks/glance.py
     Figure(BENCH, Cell(FIRST_LOOK_LABELLING, "best wall s"), PROCESSES_FIRST_LOOK, best_wall),
     Figure(BENCH, Cell(FIRST_LOOK_LABELLING, "all rounds s"), PROCESSES_FIRST_LOOK, all_rounds),
     Figure(BENCH, Cell(FIRST_LOOK_LABELLING, "× seed-style"), PROCESSES_FIRST_LOOK, predict_speedup),
+    Figure(BENCH, Sentence(r"With the model loaded beforehand \(benchmarks/infer.py, the default run\): seed-style ([\d.]+) images/s"),
+           PROCESSES_FIRST_LOOK, in_process("baseline")),
+    Figure(BENCH, Sentence(r"With the model loaded beforehand \(benchmarks/infer.py, the default run\): [^=]*? ([\d.]+) images/s ="),
+           PROCESSES_FIRST_LOOK, in_process("ours")),
+    Figure(BENCH, Sentence(r"With the model loaded beforehand \(benchmarks/infer.py, the default run\): [^=]*= ([\d.]+×)"),
+           PROCESSES_FIRST_LOOK, in_process_speedup),
+    Figure(BENCH, Sentence(r"default recipe ≥ 8× the seed-style process — \*\*missed: ([\d.]+×)\*\*", "catdog predict, default run"),
+           PROCESSES_FIRST_LOOK, predict_speedup),
+    Figure(BENCH, Sentence(r"\*\*missed: [\d.]+×\*\* \(([\d.]+×) without the first", "catdog predict, default run --no-glance"),
+           PROCESSES_FIRST_LOOK, predict_speedup),
+    Figure(BENCH, Sentence(r"Best recipe ≥ 5× — \*\*met: ([\d.]+×)\*\*", "catdog predict, best run"), PROCESSES_FIRST_LOOK, predict_speedup),
+    Figure(BENCH, Sentence(r"Best recipe ≥ 5× — \*\*met: [\d.]+×\*\* \(([\d.]+×) without it", "catdog predict, best run --no-glance"),
+           PROCESSES_FIRST_LOOK, predict_speedup),
     Figure(BENCH, Cell("The first look's answers, default run", EVERY_COLUMN), GLANCE_DEFAULT, glance_cell),
     Figure(BENCH, Cell("The first look's answers, best run", EVERY_COLUMN), GLANCE_BEST, glance_cell),
     # docs/BENCHMARKS.md, the AVX2-only machine: benchmarks/processes.py
