@@ -62,7 +62,7 @@ from catdog.run_folder import RunFolder  # noqa: E402
 from catdog.runtime import default_threads  # noqa: E402
 from catdog.runtime.keras_engine import KerasEngine  # noqa: E402
 from catdog.runtime.manifest import FORMATS, usable_exports  # noqa: E402
-from catdog.runtime.select import _open_export  # noqa: E402
+from catdog.runtime.select import open_export  # noqa: E402
 from run import BIN, ROOT, TRAIN, run, use_shared_weights  # noqa: E402
 
 BATCH = 16  # what predict hands an engine at a time (runtime/speed.py measures at the same batch)
@@ -166,7 +166,7 @@ for name, look, folder in looks:
     for fmt in exports:
         for count_threads in thread_counts:
             engines.append({"name": name, "look": look, "engine": fmt, "threads": count_threads,
-                            "opened": _open_export(folder, fmt, count_threads)})
+                            "opened": open_export(folder, fmt, count_threads)})
     if args.keras and folder.model_path.is_file():
         import tensorflow as tf
 
