@@ -45,7 +45,7 @@ def test_health_ready_and_docs(server):
 def test_predict_raw_body_matches_the_python_api(server, photos, exported_run):
     from catdog import Classifier
 
-    expected = Classifier.load(exported_run, engine="tflite").predict_photos(list(photos))
+    expected = Classifier.load(exported_run, engine="tflite", glance=False).predict_photos(list(photos))
     for data, want in zip(photos, expected):
         response = httpx.post(server + "/v1/predict", content=data, headers={"content-type": "image/jpeg"})
         assert response.status_code == 200, response.text
@@ -61,7 +61,7 @@ def test_a_photo_with_no_pet_gets_the_answer_predict_gives(server, exported_run)
     from catdog import Classifier
 
     flowers = [r["bytes"] for r in read_rows(DATA / "ood.parquet", count=12)]
-    expected = Classifier.load(exported_run, engine="tflite").predict_photos(flowers)
+    expected = Classifier.load(exported_run, engine="tflite", glance=False).predict_photos(flowers)
     assert any(p.label == "neither" for p in expected)
     files = [("files", (f"flower{i}.jpg", data, "image/jpeg")) for i, data in enumerate(flowers)]
     body = httpx.post(server + "/v1/predict", files=files, timeout=60).json()
@@ -136,7 +136,7 @@ def test_web_page_in_a_real_browser(server, photos, exported_run, tmp_path):
         (tmp_path / name).write_bytes(data)
     (tmp_path / "notes.txt").write_text("not a photo")
     flowers = [r["bytes"] for r in read_rows(DATA / "ood.parquet", count=12)]
-    answers = Classifier.load(exported_run, engine="tflite").predict_photos(flowers)
+    answers = Classifier.load(exported_run, engine="tflite", glance=False).predict_photos(flowers)
     flower = next((data, p) for data, p in zip(flowers, answers) if p.label == "neither")
     (tmp_path / "flower.jpg").write_bytes(flower[0])
     screenshot = Path(os.environ.get("CATDOG_ARTIFACTS", tmp_path)) / "serve_page.png"
@@ -168,7 +168,7 @@ def test_web_page_in_a_real_browser(server, photos, exported_run, tmp_path):
         expect(neither.locator(".bar-legend")).to_be_hidden()
         assert "p(dog)" not in neither.inner_text()
         # a cat or a dog shows its bar at its p(dog), and no "no cat or dog" line
-        for name, want in zip(("cat.jpg", "dog.jpg"), Classifier.load(exported_run, engine="tflite").predict_photos(list(photos))):
+        for name, want in zip(("cat.jpg", "dog.jpg"), Classifier.load(exported_run, engine="tflite", glance=False).predict_photos(list(photos))):
             card = page.locator(f".card[data-filename='{name}']")
             expect(card.locator(".bar")).to_be_visible()
             assert float(card.locator(".bar").get_attribute("aria-valuenow")) == pytest.approx(100 * want.p_dog, abs=0.06)

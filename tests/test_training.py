@@ -42,7 +42,7 @@ def test_saved_model_takes_raw_pixels_and_has_preprocessing_inside(trained):
 
 
 def test_load_round_trip_gives_identical_probabilities(trained, small_test):
-    loaded = Classifier.load(trained.run_dir)
+    loaded = Classifier.load(trained.run_dir, glance=False)
     assert np.allclose(loaded.predict_proba(small_test), trained.classifier.predict_proba(small_test), atol=1e-6)
     assert loaded.config == trained.classifier.config
 
@@ -132,7 +132,7 @@ def test_best_recipe_tunes_only_the_top_blocks_from_cached_activations_and_predi
     run = tmp_path / "run"
     run.mkdir()
     clf.save(run)
-    with_tta, without = Classifier.load(run, tta_all=True), Classifier.load(run, tta=False)
+    with_tta, without = Classifier.load(run, tta_all=True, glance=False), Classifier.load(run, tta=False, glance=False)
     assert with_tta.config.recipe == "best" and with_tta.tta and not without.tta
     photo = train_rows[70]["bytes"]
     pixels = decode_image(photo, without.engine.image_size)[None]  # 288 px in the best recipe

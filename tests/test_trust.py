@@ -225,13 +225,13 @@ def test_folding_the_temperature_equals_scaling_the_logit(trained):
 
 def test_tta_averages_the_photo_and_its_mirror_where_the_answer_is_near_a_threshold(trained):
     pixels = np.stack([decode_image(r["bytes"]) for r in read_rows(TEST, count=16)])
-    plain = Classifier.load(trained.run_dir, engine="keras")
+    plain = Classifier.load(trained.run_dir, engine="keras", glance=False)
     single, mirrored = plain.predict_pixels(pixels)[0], plain.predict_pixels(pixels[:, :, ::-1])[0]
-    every = Classifier.load(trained.run_dir, engine="keras", tta=True, tta_all=True)
+    every = Classifier.load(trained.run_dir, engine="keras", tta=True, tta_all=True, glance=False)
     assert np.allclose(every.predict_pixels(pixels)[0], (single + mirrored) / 2, atol=1e-6)
 
     # By default only photos near a threshold get the second look; the rest keep their one pass.
-    with_tta = Classifier.load(trained.run_dir, engine="keras", tta=True)
+    with_tta = Classifier.load(trained.run_dir, engine="keras", tta=True, glance=False)
     p_dog, pet = plain.predict_pixels(pixels)
     near = with_tta.decision.near_threshold(p_dog, pet, *TTA_MARGINS)
     assert np.array_equal(with_tta.second_look(p_dog, pet), np.flatnonzero(near))

@@ -87,7 +87,7 @@ def test_the_page_classifies_photos_as_catdog_predict_does_offline(exported_run,
         files.append(tmp_path / f"photo{number:03d}.jpg")
         files[-1].write_bytes(row["bytes"])
     (tmp_path / "notes.txt").write_text("not a photo")
-    expected = dict(zip((f.name for f in files), Classifier.load(exported_run, engine="keras").predict([r["bytes"] for r in rows])))
+    expected = dict(zip((f.name for f in files), Classifier.load(exported_run, engine="keras", glance=False).predict([r["bytes"] for r in rows])))
 
     requests: list[str] = []
     with sync_playwright() as playwright:
@@ -219,7 +219,7 @@ def test_the_page_classifies_a_live_camera(exported_run, web_server, tmp_path):
     from catdog.data.decode import decode_image
 
     row = read_rows(TEST, per_class=1, seed=2)[1]
-    expected = Classifier.load(exported_run, engine="keras").predict([row["bytes"]])[0]
+    expected = Classifier.load(exported_run, engine="keras", glance=False).predict([row["bytes"]])[0]
     video = y4m_video([decode_image(row["bytes"], 320)], tmp_path / "camera.y4m")
     screenshot = Path(os.environ.get("CATDOG_ARTIFACTS", tmp_path)) / "web_export_page.png"
     with sync_playwright() as playwright:
@@ -463,7 +463,7 @@ def test_the_page_of_a_six_class_run_names_its_classes_and_answers_as_catdog_pre
     assert result.returncode == 0, result.stderr
     expected = {Path(row["path"]).name: row["label"] for row in json.loads(result.stdout)}
     # the page's own file, as `catdog predict --engine tflite-int8 --no-tta` reads it
-    scored = {Path(p.id).name: p for p in Classifier.load(exported_scenes, engine=WEB_MODEL_FORMAT, tta=False).predict_photos(files)}
+    scored = {Path(p.id).name: p for p in Classifier.load(exported_scenes, engine=WEB_MODEL_FORMAT, tta=False, glance=False).predict_photos(files)}
     with sync_playwright() as playwright:
         browser = launch(playwright)
         page = browser.new_page()
