@@ -13,6 +13,7 @@ photos, split and seed, so the same model."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -30,6 +31,9 @@ from .progress import log
 def fit_in_child(config: TrainConfig, data: str, out: Path, *, cache_path: str | os.PathLike[str] | None,
                  ray: dict[str, Any] | None, extra: dict[str, Any]) -> None:
     """Fit the first look with `config` on `data` (a source spec) and save it as the run folder `out`."""
+    for module in ("keras", "tensorflow"):  # said here as the training would say it, not as a child's exit status
+        if importlib.util.find_spec(module) is None:
+            raise ModuleNotFoundError(f"No module named '{module}'", name=module)
     log(f"Fitting the first look at {config.image_size} px in a child process …")
     started = time.perf_counter()
     payload = {"config": config.to_dict(), "data": data, "out": str(out), "ray": ray, "extra": extra,
