@@ -197,7 +197,8 @@ def test_train_on_a_cluster_gathers_features_from_every_shard(ray_cluster, shard
     assert "Converting" not in again.stderr
     from catdog.training.feature_cache import FeatureCache
 
-    assert len(FeatureCache(tmp_path / "cache.sqlite", namespace="any")) == 120
+    # Every row's features once at the full look's size and once at the first look's (both on the cluster).
+    assert len(FeatureCache(tmp_path / "cache.sqlite", namespace="any")) == 2 * 120
 
 
 def test_lost_node_mid_job_then_rerun_gives_every_row_once(ray_cluster, exported_run, sharded_photos, tmp_path, in_process):
