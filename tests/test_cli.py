@@ -83,7 +83,8 @@ def test_predict_reports_unreadable_photos_on_their_own_row(cli_run, tmp_path):
     table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert as_csv.returncode == 0 and table[0]["label"] == by_name["0.jpg"]["label"]
     p_dog = by_name["0.jpg"]["p_dog"]
-    assert float(table[0]["p_dog"]) == pytest.approx(p_dog) and float(table[0]["p_cat"]) == pytest.approx(1 - p_dog)
+    # (alone, the photo is a batch of one: the engine's float arithmetic may differ in the last digits)
+    assert float(table[0]["p_dog"]) == pytest.approx(p_dog, rel=1e-4) and float(table[0]["p_cat"]) == pytest.approx(1 - p_dog, rel=1e-4)
 
     nothing = catdog("predict", "--model", cli_run[0], folder / "broken.jpg", "--json")
     assert nothing.returncode != 0 and json.loads(nothing.stdout)[0]["error"]
