@@ -82,6 +82,40 @@ def test_every_engine_gives_the_same_answers_neither_included(exported_run, smal
     assert agreement >= (0.95 if fast.engine.artifact in INT8 else 1.0), list(zip(answers, keras_answers))
 
 
+@pytest.mark.parametrize("engine", ["onnx-int8", "tflite-int8"])
+def test_batches_looked_at_side_by_side_answer_as_one_engine_on_one_batch_at_a_time(exported_run, small_test, tmp_path, engine):
+    """`predict` runs batches side by side, each on a single-threaded copy of the engine (and of the first
+    look's): the answers are those of the engine itself, batch by batch, in input order, a broken photo
+    in the middle reported where it was."""
+    from catdog.data.decode import decode_image
+    from catdog.decide import GLANCE_MARGINS
+    from conftest import jpeg_bytes
+
+    classifier = Classifier.load(exported_run, engine=engine, threads=2)
+    workers = classifier._workers()
+    assert len(workers) == 2 and all(first.artifact == full.artifact == engine for first, full in workers)
+    assert all(full is not classifier.engine and first is not classifier.glance_.engine for first, full in workers)
+    rows = read_rows(small_test, count=75)
+    photos = [r["bytes"] for r in rows]
+    photos[40] = jpeg_bytes(np.zeros((64, 64, 3), dtype=np.uint8))[:200]  # a truncated JPEG
+    classifier.config.batch_size = 8  # ten batches in flight over two workers
+    predicted = classifier.predict_photos(photos)
+    assert len(predicted) == 75
+    assert predicted[40].label is None and predicted[40].error
+    # The same photos, one batch at a time through the engines the classifier loaded (two threads each).
+    glance, decision = classifier.glance_, classifier.decision
+    kept = [i for i in range(75) if i != 40]
+    p, pet = glance.predict_pixels(np.stack([decode_image(photos[i], 160) for i in kept]))
+    unclear = glance.decision.near_threshold(p, pet, *GLANCE_MARGINS)
+    pet = pet + np.float32(decision.neither_below - glance.decision.neither_below)
+    full_p, full_pet = classifier.predict_pixels(np.stack([decode_image(photos[i], 224) for i in kept]))
+    p, pet = np.where(unclear, full_p, p), np.where(unclear, full_pet, pet)
+    expected = [decision.answer(p[k], pet[k]) for k in range(len(kept))]
+    assert [predicted[i].label for i in kept] == expected
+    assert np.allclose([predicted[i].p_dog for i in kept], p, atol=1e-6)
+    assert classifier.looks_ == {"first": int((~unclear).sum()), "full": int(unclear.sum())}
+
+
 def test_auto_takes_the_export_that_runs_fastest_on_this_machine(exported_run, tmp_path, monkeypatch):
     from catdog.machine import cpu_info
     from catdog.runtime.speed import SPEED_FILE

@@ -249,3 +249,11 @@ def test_a_missing_optional_library_is_named_with_the_extra_that_installs_it():
     broken = missing_library(ImportError("cannot import name 'Thing' from 'uvicorn.config'", name="uvicorn.config"), "Serving")
     assert isinstance(broken, UsageError) and str(broken).startswith("Serving needs uvicorn, which is installed but does not import (cannot import")
     assert str(broken).endswith("reinstall it: pip install 'mobilenetv2-catdog[serve]' --force-reinstall.")
+
+
+def test_an_engine_s_threads_are_shared_out_over_at_most_four_workers():
+    from catdog.runtime import MAX_WORKERS, worker_threads
+
+    assert worker_threads(1) == [1] and worker_threads(2) == [1, 1]
+    assert worker_threads(6) == [2, 2, 1, 1] and worker_threads(16) == [4] * MAX_WORKERS
+    assert all(sum(worker_threads(n)) == n for n in range(1, 40))

@@ -8,10 +8,12 @@ data.inputs, and the answer is decide.Decision. Importing it does not import Ten
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 import numpy as np
@@ -19,12 +21,11 @@ import numpy as np
 from .classes import CAT_DOG, is_cat_dog, run_classes
 from .config import TrainConfig
 from .data.data_report import DataReport, label_counts
-from .data.decode import decode_image
 from .data.inputs import as_labelled_source, as_source, as_unlabelled_source
-from .data.pipeline import decode_batches
+from .data.pipeline import chunked, decoded_or_reason
 from .data.sources import NO_PET_LABEL, Photo, PhotoSource, check_labels
 from .decide import GLANCE_MARGINS, TTA_MARGINS, Decision, parse_refuse, refusal_threshold
-from .errors import DataError, DecodeError, ModelError, UsageError
+from .errors import DataError, ModelError, UsageError
 from .evaluate.metrics import answer_metrics, classification_metrics, neither_tradeoff, non_pet_metrics, ood_metrics
 from .files import atomic_path
 from .progress import log, progress_bar
@@ -45,23 +46,6 @@ def _averaged(p_dog: np.ndarray, pet: np.ndarray | None, rows: np.ndarray, p_fli
     pet = np.array(pet)
     pet[rows] = (pet[rows] + pet_flip) / 2
     return p_dog, pet
-
-
-@dataclass
-class _FirstLooked:
-    """A batch the first look has answered, waiting for the full look of its unclear photos."""
-
-    photos: list[Photo]
-    p: np.ndarray
-    pet: np.ndarray | None
-    decoding: list[tuple[int, Future]]  # (row, its photo decoding at full size: the array, or None)
-
-
-def _decoded_or_none(data: bytes | None, size: int) -> np.ndarray | None:
-    try:
-        return decode_image(data or b"", size)
-    except DecodeError:
-        return None
 
 
 @dataclass
@@ -150,6 +134,7 @@ class Classifier:
         self.glance = glance
         self.glance_: Classifier | None = None  # the first look: the original recipe at config.glance_size px
         self.looks_ = {"first": 0, "full": 0}  # photos answered by the first look and by the full one
+        self._engine_workers: tuple[Any, list[tuple[Engine | None, Engine]]] | None = None  # _workers, made once
         self.engine: Engine | None = None  # what runs the model: Keras, or an export
         self.model_path: Path | None = None
         self.history_: list[dict] = []
@@ -207,65 +192,101 @@ class Classifier:
 
     def _batches(self, source: PhotoSource, indices, on_skip: Callable[[Photo, str], None],
                  description: str) -> Iterator[tuple[list[Photo], np.ndarray, np.ndarray | None]]:
-        engine = self._require_engine()
-        glance = self.glance_ if self.glance else None
-        size = (glance._require_engine() if glance is not None else engine).image_size
+        """(photos, class output, pet score) per batch of the photos that decode, in source order.
+
+        Batches are decoded and looked at side by side, each on one pair of engines (`_workers`) while
+        another batch decodes: with a first look, a batch gets the first look and the photos it leaves
+        unclear the full one, decoded again at full size."""
+        workers = self._workers()
+        first, full = workers[0]
+        size = (first or full).image_size
+        free: SimpleQueue[tuple[Engine | None, Engine]] = SimpleQueue()
+        for pair in workers:
+            free.put(pair)
+
+        def look(photos: list[Photo]) -> tuple[list[tuple[Photo, str]], list[Photo], np.ndarray, np.ndarray | None, int]:
+            decoded = [(photo, decoded_or_reason(photo, size)) for photo in photos]
+            skipped = [(photo, result) for photo, result in decoded if isinstance(result, str)]
+            kept = [(photo, result) for photo, result in decoded if not isinstance(result, str)]
+            if not kept:
+                return skipped, [], np.zeros(0, dtype=np.float32), None, 0
+            pair = free.get()  # decoding needs no engine: a batch decodes while the others' models run
+            try:
+                return (skipped, *self._look(*pair, [photo for photo, _ in kept], np.stack([array for _, array in kept])))
+            finally:
+                free.put(pair)
+
+        threads = len(workers) + 1
         with progress_bar(description, len(source) if indices is None else len(indices)) as bar, \
-                ThreadPoolExecutor(max_workers=2, thread_name_prefix="full-look") as again:
-            def skip(photo: Photo, reason: str) -> None:
-                on_skip(photo, reason)
-                bar.advance()
+                ThreadPoolExecutor(max_workers=threads, thread_name_prefix="look") as pool:
+            def answered(looking: Future) -> tuple[list[Photo], np.ndarray, np.ndarray | None]:
+                skipped, photos, p, pet, in_full = looking.result()
+                for photo, reason in skipped:
+                    on_skip(photo, reason)
+                if first is not None:
+                    self.looks_["first"] += len(photos) - in_full
+                    self.looks_["full"] += in_full
+                bar.advance(len(skipped) + len(photos))
+                return photos, p, pet
 
-            # With a first look, each batch's full look waits one batch: the photos it gives the full look
-            # are decoded again (at full size, beside the model) while the first look runs on the next batch.
-            waiting: _FirstLooked | None = None
-            for photos, pixels in decode_batches(source.photos(indices), size, self.config.batch_size,
-                                                 self.config.decode_threads, skip):
-                if glance is None:
-                    p_dog, pet = self.predict_pixels(pixels)
-                    yield photos, p_dog, pet
-                    bar.advance(len(photos))
-                    continue
-                looked = self._first_look(glance, photos, pixels, again)
-                if waiting is not None:
-                    yield self._full_look(waiting)
-                    bar.advance(len(waiting.photos))
-                waiting = looked
-            if waiting is not None:
-                yield self._full_look(waiting)
-                bar.advance(len(waiting.photos))
+            looking: deque[Future] = deque()
+            for batch in chunked(source.photos(indices), self.config.batch_size):
+                looking.append(pool.submit(look, batch))
+                if len(looking) > threads:
+                    photos, p, pet = answered(looking.popleft())
+                    if photos:
+                        yield photos, p, pet
+            while looking:
+                photos, p, pet = answered(looking.popleft())
+                if photos:
+                    yield photos, p, pet
 
-    def _first_look(self, glance: Classifier, photos: list[Photo], pixels: np.ndarray, pool: ThreadPoolExecutor) -> _FirstLooked:
-        """The first look's (class output, pet score) of photos decoded at its size, and the photos whose
-        answer is not clear from it (GLANCE_MARGINS) handed to `pool` to be decoded at full size. Its pet
-        scores are moved onto the full look's scale (the two thresholds made one), so one decision
-        answers both looks."""
-        p, pet = glance.predict_pixels(pixels)
+    def _workers(self) -> list[tuple[Engine | None, Engine]]:
+        """(first look's engine or None, full look's engine) for each batch looked at side by side:
+        the engines' workers (EngineBase.workers), made once, when this classifier first predicts."""
+        engine = self._require_engine()
+        glance = self.glance_._require_engine() if self.glance and self.glance_ is not None else None
+        key = (id(engine), None if glance is None else id(glance))
+        if self._engine_workers is None or self._engine_workers[0] != key:
+            full = engine.workers()
+            first = glance.workers() if glance is not None else [None] * len(full)
+            self._engine_workers = (key, list(zip(first, full))[:min(len(first), len(full))])
+        return self._engine_workers[1]
+
+    def _look(self, first: Engine | None, full: Engine, photos: list[Photo],
+              pixels: np.ndarray) -> tuple[list[Photo], np.ndarray, np.ndarray | None, int]:
+        """(photos, class output, pet score, photos given the full look) for one decoded batch.
+
+        Without a first look, the full look of every photo. With one, the first look's outputs of
+        the photos decoded at its size, and the full look's for those whose answer is not clear from
+        it (GLANCE_MARGINS), decoded again at full size. The first look's pet scores are moved onto
+        the full look's scale (the two thresholds made one), so one decision answers both looks."""
+        if first is None or self.glance_ is None:
+            p, pet = self._scores_with(full, pixels)
+            return photos, p, pet, len(photos)
+        glance = self.glance_
+        p, pet = glance._scores_with(first, pixels)
         unclear = np.flatnonzero(glance.decision.near_threshold(p, pet, *GLANCE_MARGINS))
         full_below, glance_below = self.decision.neither_below, glance.decision.neither_below
         pet = None if pet is None or full_below is None or glance_below is None else pet + np.float32(full_below - glance_below)
-        size = self._require_engine().image_size
-        decoding = [(int(row), pool.submit(_decoded_or_none, photos[row].data, size)) for row in unclear]
-        return _FirstLooked(photos, np.array(p), pet, decoding)
-
-    def _full_look(self, looked: _FirstLooked) -> tuple[list[Photo], np.ndarray, np.ndarray | None]:
-        """The photos of a first-looked batch with the full look's outputs where it was not clear."""
-        decoded = [(row, future.result()) for row, future in looked.decoding]
-        rows = [row for row, array in decoded if array is not None]  # (a photo that decodes only small keeps its answer)
-        p, pet = looked.p, looked.pet
+        p = np.array(p)
+        decoded = [(int(row), decoded_or_reason(photos[row], full.image_size)) for row in unclear]
+        decoded = [(row, array) for row, array in decoded if not isinstance(array, str)]
+        rows = [row for row, _ in decoded]  # (a photo that decodes only small keeps its answer)
         if rows:
-            p_full, pet_full = self.predict_pixels(np.stack([array for _, array in decoded if array is not None]))
+            p_full, pet_full = self._scores_with(full, np.stack([array for _, array in decoded]))
             p[rows] = p_full
             if pet is not None and pet_full is not None:
                 pet[rows] = pet_full
-        self.looks_["first"] += len(looked.photos) - len(rows)
-        self.looks_["full"] += len(rows)
-        return looked.photos, p, pet
+        return photos, p, pet, len(rows)
 
     def predict_pixels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(class output, pet score or None) for decoded uint8 photos [n, s, s, 3]; with `tta`, averaged
         with the mirrored photos' where `second_look` asks for it."""
-        engine = self._require_engine()
+        return self._scores_with(self._require_engine(), pixels)
+
+    def _scores_with(self, engine: Engine, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """predict_pixels on `engine`: this classifier's engine or one of its workers."""
         p_dog, pet = engine.scores(pixels)
         if not self.tta:
             return p_dog, pet

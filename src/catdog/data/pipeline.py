@@ -24,7 +24,8 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def _decode(photo: Photo, size: int) -> np.ndarray | str:
+def decoded_or_reason(photo: Photo, size: int) -> np.ndarray | str:
+    """The photo as a uint8 array [size, size, 3], or the reason it cannot be read."""
     if photo.data is None:
         return photo.error or "no image bytes"
     try:
@@ -50,7 +51,7 @@ def decode_batches(
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode") as pool:
         pending: deque[tuple[list[Photo], list[Future]]] = deque()
         for chunk in chunked(photos, batch_size):
-            pending.append((chunk, [pool.submit(_decode, p, size) for p in chunk]))
+            pending.append((chunk, [pool.submit(decoded_or_reason, p, size) for p in chunk]))
             if len(pending) > prefetch:
                 batch = _collect(*pending.popleft(), size, on_skip)
                 if batch[0]:

@@ -30,6 +30,10 @@ class Engine(Protocol):
         """(class output, pet score or None)."""
         ...
 
+    def workers(self) -> list[Engine]:
+        """Engines to run batches side by side with, one per batch in flight (EngineBase.workers)."""
+        ...
+
 
 def split_output(output: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """A model's raw output [n, outputs] as (class output, pet score or None): the last column is the
@@ -45,6 +49,17 @@ def split_output(output: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 def default_threads() -> int:
     return int(os.environ.get("CATDOG_THREADS") or os.cpu_count() or 1)
+
+
+# Batches run side by side by an engine's workers (EngineBase.workers): each copy of an engine holds a
+# batch's tensors, so past a few the memory grows for little more speed.
+MAX_WORKERS = 4
+
+
+def worker_threads(threads: int) -> list[int]:
+    """`threads` shared out over the workers: [1, 1] for 2, [4, 4, 4, 4] for 16, [2, 2, 1, 1] for 6."""
+    count = max(1, min(threads, MAX_WORKERS))
+    return [threads // count + (1 if worker < threads % count else 0) for worker in range(count)]
 
 
 class EngineBase:
@@ -63,3 +78,12 @@ class EngineBase:
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         return self.scores(pixels)[0]
+
+    def workers(self) -> list[Engine]:
+        """Engines that share out this one's threads to run batches side by side: here the engine
+        alone (Keras runs one batch on TensorFlow's own threads). LiteRT and ONNX Runtime give one
+        engine per worker_threads() entry, a single-threaded one per core on small machines: whole
+        batches in parallel keep the cores busy with the model and the decoding around it, where one
+        batch split over two threads waits for the slower half whenever a decoder holds the other core
+        (docs/BENCHMARKS.md)."""
+        return [self]

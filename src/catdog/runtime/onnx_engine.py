@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from . import EngineBase, default_threads
+from . import Engine, EngineBase, default_threads, worker_threads
 
 
 class OnnxEngine(EngineBase):
@@ -18,8 +18,9 @@ class OnnxEngine(EngineBase):
             import onnxruntime as ort
         except ImportError as exc:
             raise ModelError("The onnx engine needs ONNX Runtime: pip install 'mobilenetv2-catdog[serve]'.") from exc
+        self.path, self.threads = path, threads or default_threads()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Its threads sleep between runs instead of spinning: the photo decoders need those cores, and a
@@ -32,6 +33,16 @@ class OnnxEngine(EngineBase):
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         self.image_size = int(model_input.shape[1])
+
+    def workers(self) -> list[Engine]:
+        if self.threads == 1:
+            return [self]
+        # One session runs several batches at once (a session's run is thread-safe): one per thread count.
+        counts = worker_threads(self.threads)
+        sessions: dict[int, Engine] = {threads: OnnxEngine(self.path, threads) for threads in set(counts)}
+        for session in sessions.values():
+            session.artifact = self.artifact
+        return [sessions[threads] for threads in counts]
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.asarray(pixels, dtype=np.float32)})[0]

@@ -14,7 +14,7 @@ import numpy as np
 from ..decide import Decision
 from ..errors import ModelError
 from ..quiet import native_output_silenced
-from . import EngineBase, default_threads
+from . import Engine, EngineBase, default_threads, worker_threads
 
 
 class TfliteEngine(EngineBase):
@@ -40,9 +40,19 @@ class TfliteEngine(EngineBase):
         if self._scores and decision is None:
             raise ModelError(f"{path} gives answer scores; open it through its run folder (catdog predict --model RUN).")
         self.decision = decision
+        self.path, self.threads = path, threads or default_threads()
         self._batch: int | None = None
         # One interpreter holds one set of tensors: calls from several threads must take turns.
         self._lock = threading.Lock()
+
+    def workers(self) -> list[Engine]:
+        if self.threads == 1:
+            return [self]
+        # An interpreter holds one batch's tensors: one each.
+        copies: list[Engine] = [TfliteEngine(self.path, threads, self.decision) for threads in worker_threads(self.threads)]
+        for copy in copies:
+            copy.artifact = self.artifact
+        return copies
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         batch = np.asarray(pixels)
