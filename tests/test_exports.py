@@ -214,7 +214,7 @@ def test_engine_onnx_is_the_float_file_unless_only_the_int8_one_exists(exported_
     assert Classifier.load(exported_run, engine="onnx-int8").engine.artifact == "onnx-int8"
     # A run with no ONNX export: the int8 file is quantised from a float one made aside, which is not kept.
     run = tmp_path / "run"
-    shutil.copytree(trained.run_dir, run, ignore=shutil.ignore_patterns("export"))
+    shutil.copytree(trained.run_dir, run, ignore=shutil.ignore_patterns("export", "glance"))  # (the full look's files are the point)
     record = export_run(RunFolder.at(run), "onnx-int8", str(small_train))
     assert record["verified"] and sorted(p.name for p in (run / "export").iterdir()) == ["README.md", "manifest.json", "model_int8.onnx"]
     assert set(usable_exports(RunFolder.at(run))) == {"onnx-int8"}

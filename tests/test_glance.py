@@ -92,3 +92,24 @@ def test_glance_size_zero_or_not_under_the_image_size_means_no_first_look():
     assert TrainConfig(image_size=288).glance_config().image_size == 160
     with pytest.raises(UsageError, match="glance_size must be 0"):
         TrainConfig(glance_size=16)
+
+
+def test_a_run_of_other_classes_gets_a_first_look_of_its_own_classes(small_scenes, small_scenes_test):
+    """Six scene classes through the Python API (the first look fitted in-process, first): it answers
+    by the run's class names, and the photos it leaves unclear get the full look's answer."""
+    from conftest import SCENE_CLASSES
+
+    classifier = Classifier().fit(small_scenes)
+    glance = classifier.glance_
+    assert glance is not None and glance.engine.image_size == 160 and glance.classes_ == classifier.classes_ == SCENE_CLASSES
+    cascade = classifier.predict_photos(small_scenes_test)
+    classifier.glance = False
+    everything = classifier.predict_photos(small_scenes_test)
+    rows = read_rows(small_scenes_test)
+    p, pet = glance.predict_pixels(np.stack([decode_image(r["bytes"], 160) for r in rows]))
+    unclear = glance.decision.near_threshold(p, pet, *GLANCE_MARGINS)
+    assert 0 < unclear.sum() < len(rows) and classifier.looks_ == {"first": int((~unclear).sum()), "full": int(unclear.sum())}
+    glance_answers = glance.predict(small_scenes_test)
+    assert {a for a in glance_answers} <= {*SCENE_CLASSES, "none of these"}
+    assert [a.label for a in cascade] == [b.label if near else a for a, b, near in zip(glance_answers, everything, unclear)]
+    assert all(set(a.probabilities) == set(SCENE_CLASSES) for a in cascade)

@@ -82,7 +82,7 @@ def test_first_run_converts_in_a_child_and_computes_every_feature_before_tensorf
     assert calls == []
 
     # Keras features (--feature-engine keras) are computed by the trainer, with TensorFlow, as before.
-    calls, log = recorded_training(tmp_path, cache, third, feature_engine="keras")
+    calls, log = recorded_training(tmp_path, cache, third, feature_engine="keras", glance_size=0)
     assert "before loading TensorFlow" not in log and "Converting" not in log
     assert calls and all(call["tensorflow"] for call in calls), calls
     assert sum(call["photos"] for call in calls) == 40

@@ -45,9 +45,12 @@ def test_killed_run_resumes_to_a_complete_run_folder(tmp_path, train_rows):
     assert not (run / "model.keras").exists() and (run / "checkpoint.keras").is_file()
     assert json.loads((run / "config.json").read_text())["status"] == "training"
 
+    first_look = (run / "glance" / "model.keras").read_bytes()  # fitted before the full model, so before the kill
     result = catdog("train", "--resume", run)
     assert result.returncode == 0, result.stderr
     assert "Resuming from" in result.stderr and result.stdout.strip().splitlines()[-1] == str(run)
+    assert "Keeping the first look" in result.stderr and "Fitting the first look" not in result.stderr
+    assert (run / "glance" / "model.keras").read_bytes() == first_look
     assert RUN_FILES <= {p.name for p in run.iterdir()}
     assert not (run / "checkpoint.keras").exists() and not (run / "checkpoint.json").exists()
     assert json.loads((run / "config.json").read_text())["status"] == "complete"

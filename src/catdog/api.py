@@ -126,6 +126,11 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     started = time.perf_counter()
     prefetch_features(config, source, test_source, cache_path=cache_path, ray=ray)
     glance_config = config.glance_config()
+    # A resumed run keeps the first look it fitted before it was stopped (the same photos, settings and
+    # seed would fit the same model again); RUN/glance/ exists only once the whole look is saved.
+    if glance_config is not None and resume is not None and run.glance is not None and run.glance.read_config().status == COMPLETE:
+        log(f"Keeping the first look fitted before the interruption ({run.glance_dir}).")
+        glance_config = None
     # The first look trains on the same photos at its own size; from a source spec, in a child process
     # that exits before this one loads TensorFlow (first_look.py: ≤ 1 GB); from objects, in this one.
     glance_in_child = glance_config is not None and isinstance(data, (str, os.PathLike))
@@ -141,7 +146,7 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     checkpointer = Checkpointer(run)
     try:
         return _train_and_report(run, config, source, test_source, ood_source, checkpointer, cache_path, ray, facts,
-                                 prefetch_seconds, first_look=not glance_in_child)
+                                 prefetch_seconds, first_look=glance_config is not None and not glance_in_child)
     except KeyboardInterrupt:
         if checkpointer.model_path.is_file():
             log(f"Interrupted. The best model so far is {checkpointer.model_path}; continue with: catdog train --resume {run.path}")
