@@ -250,7 +250,7 @@ class Classifier:
         if self._engine_workers is None or self._engine_workers[0] != key:
             full = engine.workers()
             first = glance.workers() if glance is not None else [None] * len(full)
-            self._engine_workers = (key, list(zip(first, full))[:min(len(first), len(full))])
+            self._engine_workers = (key, list(zip(first, full)))
         return self._engine_workers[1]
 
     def _look(self, first: Engine | None, full: Engine, photos: list[Photo],
