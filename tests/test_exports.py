@@ -114,6 +114,11 @@ def test_batches_looked_at_side_by_side_answer_as_one_engine_on_one_batch_at_a_t
     assert [predicted[i].label for i in kept] == expected
     assert np.allclose([predicted[i].p_dog for i in kept], p, atol=1e-6)
     assert classifier.looks_ == {"first": int((~unclear).sum()), "full": int(unclear.sum())}
+    # Given another engine, the classifier makes its workers again.
+    from catdog.runtime.select import open_export
+
+    classifier.engine = open_export(RunFolder.at(exported_run), "onnx", 2)
+    assert [full.artifact for _, full in classifier._workers()] == ["onnx", "onnx"]
 
 
 def test_auto_takes_the_export_that_runs_fastest_on_this_machine(exported_run, tmp_path, monkeypatch):

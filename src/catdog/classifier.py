@@ -134,7 +134,8 @@ class Classifier:
         self.glance = glance
         self.glance_: Classifier | None = None  # the first look: the original recipe at config.glance_size px
         self.looks_ = {"first": 0, "full": 0}  # photos answered by the first look and by the full one
-        self._engine_workers: tuple[Any, list[tuple[Engine | None, Engine]]] | None = None  # _workers, made once
+        # _workers: ((engine, first look's engine), their workers), made once
+        self._engine_workers: tuple[tuple[Engine, Engine | None], list[tuple[Engine | None, Engine]]] | None = None
         self.engine: Engine | None = None  # what runs the model: Keras, or an export
         self.model_path: Path | None = None
         self.history_: list[dict] = []
@@ -246,12 +247,13 @@ class Classifier:
         the engines' workers (EngineBase.workers), made once, when this classifier first predicts."""
         engine = self._require_engine()
         glance = self.glance_._require_engine() if self.glance and self.glance_ is not None else None
-        key = (id(engine), None if glance is None else id(glance))
-        if self._engine_workers is None or self._engine_workers[0] != key:
+        made = self._engine_workers
+        # (by identity: a classifier given another engine makes its workers again)
+        if made is None or made[0][0] is not engine or made[0][1] is not glance:
             full = engine.workers()
             first = glance.workers() if glance is not None else [None] * len(full)
-            self._engine_workers = (key, list(zip(first, full)))
-        return self._engine_workers[1]
+            made = self._engine_workers = ((engine, glance), list(zip(first, full)))
+        return made[1]
 
     def _look(self, first: Engine | None, full: Engine, photos: list[Photo],
               pixels: np.ndarray) -> tuple[list[Photo], np.ndarray, np.ndarray | None, int]:
