@@ -124,7 +124,8 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     # The frozen features go into the cache before TensorFlow is imported (LiteRT only): the process
     # never holds TensorFlow beside the decoders and LiteRT (training.prefetch).
     started = time.perf_counter()
-    prefetch_features(config, source, test_source, cache_path=cache_path, ray=ray)
+    prefetch_features(config, source, [other for other in (test_source, ood_source) if other is not None],
+                      cache_path=cache_path, ray=ray)
     glance_config = config.glance_config()
     # A resumed run keeps the first look it fitted before it was stopped (the same photos, settings and
     # seed would fit the same model again); RUN/glance/ exists only once the whole look is saved.
@@ -135,7 +136,7 @@ def train(data: Any = None, *, test: Any = None, ood: Any = None, out: str | Pat
     # that exits before this one loads TensorFlow (first_look.py: ≤ 1 GB); from objects, in this one.
     glance_in_child = glance_config is not None and isinstance(data, (str, os.PathLike))
     if glance_config is not None:
-        prefetch_features(glance_config, source, None, cache_path=cache_path, ray=ray)
+        prefetch_features(glance_config, source, cache_path=cache_path, ray=ray)
     if glance_in_child:
         assert glance_config is not None
         fit_in_child(glance_config, str(data), run.glance_dir, cache_path=cache_path, ray=ray,

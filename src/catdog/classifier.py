@@ -357,9 +357,7 @@ class Classifier:
         check_labels(chosen, source.description, self.classes_, allow_single_class=True)
         report = DataReport(source.description, rows=len(chosen), counts=label_counts(chosen, self.classes_))
         if self.cached_scores_ is not None:
-            second_look = (lambda out: self.second_look(*split_output(out))) if self.tta else None
-            kept_rows, outputs = self.cached_scores_(source, indices, report, second_look)
-            p, pet = split_output(outputs)
+            kept_rows, p, pet = self._cached_outputs(source, indices, report)
             return Scores([photo.id for photo in source.photos(kept_rows)], kept_rows, labels[kept_rows], p, report, pet)
         ids: list[str] = []
         kept: list[int] = []
@@ -430,9 +428,25 @@ class Classifier:
 
     def pet_scores(self, inputs: Any) -> np.ndarray:
         """The pet score of every readable photo of `inputs` (labels not needed)."""
-        pets = [pet for _, _, pet in self._batches(as_unlabelled_source(inputs), None, lambda photo, reason: None, "Scoring")
-                if pet is not None]
+        source = as_unlabelled_source(inputs)
+        if self.cached_scores_ is not None:
+            # Right after fit: `catdog train --ood` put these photos' features in the cache before
+            # TensorFlow was imported, so scoring them here takes no decoding beside TensorFlow.
+            try:
+                pet: np.ndarray | None = self._cached_outputs(source, None, DataReport(source.description))[2]
+            except DataError:  # not one photo decodes
+                pet = None
+            return pet if pet is not None else np.zeros(0, dtype=np.float32)
+        pets = [pet for _, _, pet in self._batches(source, None, lambda photo, reason: None, "Scoring") if pet is not None]
         return np.concatenate(pets) if pets else np.zeros(0, dtype=np.float32)
+
+    def _cached_outputs(self, source: PhotoSource, indices, report: DataReport) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(rows that decode, class output, pet score) from the feature cache (cached_scores_), with the
+        second look at the mirror image where this classifier takes one."""
+        second_look = (lambda out: self.second_look(*split_output(out))) if self.tta else None
+        kept_rows, outputs = self.cached_scores_(source, indices, report, second_look)
+        p, pet = split_output(outputs)
+        return kept_rows, p, pet
 
     # ------------------------------------------------------------------ persistence
 

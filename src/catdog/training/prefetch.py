@@ -2,19 +2,20 @@
 
 TensorFlow's import alone is ~690 MB; LiteRT, four decoding threads and parquet row groups beside it
 took `catdog train` over 1 GB on photos it had not seen. Here, with LiteRT only, every photo the run
-will train, validate and be tested on goes into the feature cache (the same features the trainer
-would compute: same backbone file, engine, batches and cache); the memory is handed back, and the
-trainer that follows reads every feature from the cache. A first run converts the backbone in a
+will train, validate and be tested on, and the --ood photos it measures "neither" on, go into the
+feature cache (the same features the trainer would compute: same backbone file, engine, batches and
+cache); the memory is handed back, and the trainer that follows reads every feature from the cache. A first run converts the backbone in a
 child process first (backbone_engine.converted_backbone).
 
 Nothing is computed here when features come from Keras (--feature-engine keras, or LiteRT not
 installed); the trainer then computes them as it always has. On Ray the training photos' features
-are computed by the cluster (the trainer's job); only the test photos are computed here."""
+are computed by the cluster (the trainer's job); only the test and --ood photos are computed here."""
 
 from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,9 +33,10 @@ from .feature_cache import FeatureCache
 from .features import FEATURE_BATCH, cache_features, view_function, view_namespace
 
 
-def prefetch_features(config: TrainConfig, source: PhotoSource, test_source: PhotoSource | None, *,
+def prefetch_features(config: TrainConfig, source: PhotoSource, others: Sequence[PhotoSource] = (), *,
                       cache_path: str | os.PathLike[str] | None = None, ray: dict[str, Any] | None = None) -> None:
-    """Fill the feature cache for training on `source` with `config` (and for testing on `test_source`)."""
+    """Fill the feature cache for training on `source` with `config`, and for scoring every photo of
+    `others` (the test photos, and the photos with no cat or dog that --ood measures "neither" on)."""
     if config.feature_engine == "keras":
         return
     weights = resolve_weights(config.weights)
@@ -72,8 +74,8 @@ def prefetch_features(config: TrainConfig, source: PhotoSource, test_source: Pho
             mirrored = [rows for rows, wanted in ((train_rows, config.mirror), (val_rows, config.tta)) if wanted]
             if mirrored:
                 fill(source, np.array(sorted(kept.intersection(np.concatenate(mirrored).tolist())), dtype=np.int64), "mirror")
-        if test_source is not None:
-            fill(test_source, None)
+        for other in others:
+            fill(other, None)
     finally:
         compute.close()  # LiteRT's tensor arena and the decoded batches go before TensorFlow comes
         gc.collect()
