@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,17 +39,23 @@ class Finished:
     rss_mb: float
 
 
-def run_process(command: list, env: dict | None = None) -> Finished:
-    """Run a command to its end; raise with its stderr when it fails."""
+def run_process(command: list, env: dict | None = None, preexec_fn: Callable[[], None] | None = None,
+                watch: Callable[[int], Callable[[], None]] | None = None) -> Finished:
+    """Run a command to its end; raise with its stderr when it fails. `preexec_fn` runs in the child
+    before the command (e.g. joining a memory cgroup); `watch(pid)` is started beside it and returns
+    the function that stops it."""
     # Output goes to files, not pipes: a command that prints more than a pipe holds would block.
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen([str(c) for c in command], stdout=out, stderr=err, text=True,
-                                   env={**os.environ, "CATDOG_PROGRESS": "0", **(env or {})})
+                                   env={**os.environ, "CATDOG_PROGRESS": "0", **(env or {})}, preexec_fn=preexec_fn)
+        stop = watch(process.pid) if watch is not None else None
         # wait4 gives this child's own resource usage, so each peak RSS belongs to one command. On Linux
         # its ru_maxrss is the larger of the command's own peak and that of each process it waited for.
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
+        if stop is not None:
+            stop()
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()

@@ -1,9 +1,11 @@
 """Peak memory of whole `catdog train` processes, in the three states a user's caches can be in.
 
-  python benchmarks/train_memory.py --label after [--recipes original,best] [--out benchmarks/results]
+  python benchmarks/train_memory.py --label after [--recipes original,best] [--ood FILE] [--cap-mb 1000]
+                                    [--out benchmarks/results]
 
-For each recipe, three fresh `catdog train --data train.parquet --test test.parquet` processes on one
-empty CATDOG_CACHE folder, one after the other:
+For each recipe, three fresh `catdog train --data train.parquet --test test.parquet [--ood FILE]`
+processes on one empty CATDOG_CACHE folder, one after the other (with --ood ood_diverse.parquet,
+the README's own training command):
 - first_run: nothing cached, no converted backbone (the one-time LiteRT conversion happens);
 - new_photos: the backbone converted, no photo's features cached (features.sqlite deleted), so
   every training and test photo is decoded and run through the backbone;
@@ -11,7 +13,11 @@ empty CATDOG_CACHE folder, one after the other:
 
 Peak RSS is wait4's ru_maxrss of the `catdog train` process: on Linux the larger of its own peak and
 that of every child it waited for (the conversion's child process included), the memory a machine
-must have for the command. The conversion child's own peak, when catdog logs it, is kept beside it.
+must have for the command. The conversion child's own peak, when catdog logs it, is kept beside it,
+and so is the largest anonymous memory of any of its processes (memory_limit.AnonymousPeak: RSS
+without the shared libraries' pages, which the page cache's state changes). With --cap-mb each
+command runs inside a memory cgroup of that many MiB after the installed libraries were dropped
+from the page cache (memory_limit.MemoryCap): it completes only if the machine needs no more.
 Wall seconds are single runs on a shared machine: noisy; RSS is not.
 
 Writes train_memory.json (this --label's figures; other labels kept, so "before" and "after" can be
@@ -32,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from catdog.machine import describe  # noqa: E402
+from memory_limit import AnonymousPeak, MemoryCap, evict_installed_libraries  # noqa: E402
 from run import BIN, ROOT, TEST, TRAIN, run_process, use_shared_weights  # noqa: E402
 
 SCENARIOS = ("first_run", "new_photos", "warm")
@@ -41,29 +48,42 @@ BUDGET_MB = 1000  # "1 GB" read the strict way: 1,000 MB as ru_maxrss counts the
 CONVERTER_LOG = re.compile(r"child process .*peak RSS (\d+) MB")
 
 
-def train_once(recipe: str, cache: Path, runs: Path, name: str) -> dict:
+def train_once(recipe: str, cache: Path, runs: Path, name: str, ood: Path | None, cap_mb: int | None) -> dict:
     # The checkout's own code, whichever catdog the console script was installed from.
     env = {"CATDOG_CACHE": str(cache), "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
-    finished = run_process([BIN / "catdog", "train", "--data", TRAIN, "--test", TEST, "--recipe", recipe, "--out", runs,
-                            "--name", name], env=env)
+    command = [BIN / "catdog", "train", "--data", TRAIN, "--test", TEST, *(["--ood", ood] if ood else []), "--recipe", recipe,
+               "--out", runs, "--name", name]
+    anonymous = AnonymousPeak()
+    cap = MemoryCap(cap_mb, f"catdog-train-memory-{os.getpid()}-{name}") if cap_mb else None
+    try:
+        if cap is not None:
+            evict_installed_libraries()
+        finished = run_process(command, env=env, preexec_fn=cap.enter if cap else None, watch=anonymous.watch)
+        capped = cap.result() if cap else None
+    finally:
+        if cap is not None:
+            cap.close()
     metrics = json.loads(next(runs.glob(f"{name}*/metrics.json")).read_text())
     converter = CONVERTER_LOG.search(finished.stderr)
     return {"peak_rss_mb": round(finished.rss_mb, 1), "wall_seconds": round(finished.seconds, 1),
             "train_seconds": round(metrics["train_seconds"], 1),
             "converter_peak_rss_mb": int(converter.group(1)) if converter else None,
+            "peak_anonymous_mb": round(anonymous.mb, 1), **({"memory_cap": capped} if capped else {}),
             # The answers, to see that a change of memory changed none of them.
             "test": {key: metrics["test"][key] for key in ("accuracy", "answer_accuracy", "refused", "log_loss")}}
 
 
-def measure(recipe: str, work: Path) -> dict:
+def measure(recipe: str, work: Path, ood: Path | None, cap_mb: int | None) -> dict:
     cache, runs = work / f"cache-{recipe}", work / "runs"
-    results = {}
+    results: dict = {"command": "catdog train --data train.parquet --test test.parquet"
+                     + (f" --ood {ood.name}" if ood else "") + f" --recipe {recipe}"}
     for scenario in SCENARIOS:
         if scenario == "new_photos":
             for file in cache.glob("features.sqlite*"):  # keep backbones/, forget every photo
                 file.unlink()
         print(f"{recipe}: {LABELS[scenario]}", file=sys.stderr)
-        results[scenario] = train_once(recipe, cache, runs, f"{recipe}-{scenario}")
+        # (a command the cap kills raises, with its log: a figure is never written for a run that failed)
+        results[scenario] = train_once(recipe, cache, runs, f"{recipe}-{scenario}", ood, cap_mb)
         print(f"  {results[scenario]['peak_rss_mb']:.0f} MB, {results[scenario]['wall_seconds']:.0f} s", file=sys.stderr)
     return results
 
@@ -82,13 +102,37 @@ def render(r: dict) -> str:
             lines.append(f"| {LABELS[scenario]} | " + " | ".join(f"{row['peak_rss_mb']:.0f}" if row else "—" for row in rows)
                          + " | " + " | ".join(f"{row['wall_seconds']:.1f}" if row else "—" for row in rows) + " |")
         lines.append("")
+        lines += _beyond_rss(r, recipe)
     return "\n".join(lines)
+
+
+def _beyond_rss(r: dict, recipe: str) -> list[str]:
+    """The labels that measured the anonymous peak (and ran under a cap): a table of their own."""
+    labels = [label for label, by_recipe in r["runs"].items()
+              if "peak_anonymous_mb" in by_recipe.get(recipe, {}).get("warm", {})]
+    if not labels:
+        return []
+    lines = [f"### Memory without the libraries' pages: recipe {recipe}", "",
+             "| scenario | " + " | ".join(f"{label} anonymous MB | {label} under a cap" for label in labels) + " |",
+             "|---" * (1 + 2 * len(labels)) + "|"]
+    for scenario in SCENARIOS:
+        cells = []
+        for label in labels:
+            row = r["runs"][label][recipe][scenario]
+            cap = row.get("memory_cap")
+            cells += [f"{row['peak_anonymous_mb']:.0f}",
+                      f"completed in {cap['cap_mb']:,} MiB (cgroup peak {cap['cgroup_peak_mb']:.0f})" if cap else "—"]
+        lines.append(f"| {LABELS[scenario]} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--label", required=True, help="what these figures are of, e.g. before or after")
     parser.add_argument("--recipes", default="original", help="comma-separated recipes (original, best)")
+    parser.add_argument("--ood", type=Path, help="photos with no cat or dog, as the README's command trains with "
+                        "(../shared/data/ood_diverse.parquet)")
+    parser.add_argument("--cap-mb", type=int, help="run each command in a memory cgroup of this many MiB (root, Linux)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="catdog-train-memory-"))
@@ -99,7 +143,7 @@ def main() -> None:
     measured = results["runs"].setdefault(args.label, {})
     try:
         for recipe in args.recipes.split(","):
-            measured[recipe] = {**measure(recipe, work), "date": time.strftime("%Y-%m-%d")}
+            measured[recipe] = {**measure(recipe, work, args.ood, args.cap_mb), "date": time.strftime("%Y-%m-%d")}
             args.out.mkdir(parents=True, exist_ok=True)
             saved.write_text(json.dumps(results, indent=2) + "\n")
             (args.out / "train_memory.md").write_text(render(results) + "\n")
