@@ -385,6 +385,14 @@ FIGURES: list[Figure] = [
            train_memory("original", "converter_peak_rss_mb", ",d", "after", "first_run")),
     Figure(BENCH, Sentence(r"the conversion's child process peaked at ([\d,]+) MB", heading=MEMORY_BEST), TRAIN_MEMORY,
            train_memory("best", "converter_peak_rss_mb", ",d", "after", "first_run")),
+    *[Figure(BENCH, Sentence(pattern, heading=MEMORY_DEFAULT), TRAIN_MEMORY,
+             train_memory("original", "peak_rss_mb", ",.0f", label, scenario))
+      for label, patterns in (("readme-command", (r"`--ood` \(([\d,]+), [\d,]+ and [\d,]+ MB", r"`--ood` \([\d,]+, ([\d,]+) and [\d,]+ MB",
+                                                    r"`--ood` \([\d,]+, [\d,]+ and ([\d,]+) MB")),
+                              ("readme-command-before", (r"before this change ([\d,]+), [\d,]+ and [\d,]+ MB",
+                                                           r"before this change [\d,]+, ([\d,]+) and [\d,]+ MB",
+                                                           r"before this change [\d,]+, [\d,]+ and ([\d,]+) MB")))
+      for pattern, scenario in zip(patterns, ("first_run", "new_photos", "warm"))],
     Figure(BENCH, Cell("Memory without the libraries' pages, default recipe", re.compile(r"[\w-]+ (anonymous MB|under a cap)")),
            TRAIN_MEMORY, train_memory_beyond_rss("original")),
     Figure(BENCH, Cell("The libraries' pages", re.compile(r"\w+ MB")), "benchmarks/results/library_pages.json", library_pages),
