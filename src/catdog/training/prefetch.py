@@ -4,8 +4,8 @@ TensorFlow's import alone is ~690 MB; LiteRT, four decoding threads and parquet 
 took `catdog train` over 1 GB on photos it had not seen. Here, with LiteRT only, every photo the run
 will train, validate and be tested on, and the --ood photos it measures "neither" on, go into the
 feature cache (the same features the trainer would compute: same backbone file, engine, batches and
-cache); the memory is handed back, and the trainer that follows reads every feature from the cache. A first run converts the backbone in a
-child process first (backbone_engine.converted_backbone).
+cache); the memory is handed back, and the trainer that follows reads every feature from the cache.
+A first run converts the backbone in a child process first (backbone_engine.converted_backbone).
 
 Nothing is computed here when features come from Keras (--feature-engine keras, or LiteRT not
 installed); the trainer then computes them as it always has. On Ray the training photos' features
