@@ -152,20 +152,22 @@ def test_evaluate_cli_adds_the_ood_object_and_what_users_are_answered(trained, s
     assert no_neither["refused"] == 0 and no_neither["accuracy"] == metrics["accuracy"]
 
 
-def test_refuse_moves_the_neither_threshold_as_documented(trained, small_test):
+def test_refuse_moves_the_neither_threshold_as_documented(exported_run, small_test):
     """--refuse strict refuses at least what the default does, lenient at most; each point is the one
-    the run saved; a rate outside (0, 0.5) is a usage error that says what to pass."""
-    config = json.loads((trained.run_dir / "config.json").read_text())
+    the run saved; a rate outside (0, 0.5) is a usage error that says what to pass. (Through the run's
+    float ONNX export and its full look only: the points are the run's, whichever engine scores.)"""
+    config = json.loads((exported_run / "config.json").read_text())
     saved = dict((rate, threshold) for rate, threshold in config["neither_points"])
     assert saved[config["config"]["neither_rate"]] == config["neither_threshold"]
     refused = {}
     for point in ("lenient", "default", "strict", "0.05"):
         if point in ("default", "0.05"):  # a name and a share on the command line; the other names through the API
-            result = catdog("evaluate", "--model", trained.run_dir, "--data", small_test, "--ood", OOD, "--json", "--refuse", point)
+            result = catdog("evaluate", "--model", exported_run, "--engine", "onnx", "--no-glance", "--data", small_test, "--ood",
+                            OOD, "--json", "--refuse", point)
             assert result.returncode == 0, result.stderr
             metrics = json.loads(result.stdout)
         else:
-            metrics = Classifier.load(trained.run_dir, refuse=point).evaluate(small_test, ood=OOD)
+            metrics = Classifier.load(exported_run, engine="onnx", glance=False, refuse=point).evaluate(small_test, ood=OOD)
         expected = {"lenient": saved[0.003], "strict": saved[0.015], "0.05": saved[0.05]}.get(point, config["neither_threshold"])
         assert metrics["ood"]["threshold"] == pytest.approx(expected)
         refused[point] = (metrics["refused"], metrics["ood"]["refused_ood"])
@@ -177,7 +179,7 @@ def test_refuse_moves_the_neither_threshold_as_documented(trained, small_test):
     for looser, stricter in (("lenient", "default"), ("default", "strict"), ("strict", "0.05")):
         assert refused[looser][0] <= refused[stricter][0] and refused[looser][1] <= refused[stricter][1]
     assert refused["0.05"][1] > refused["lenient"][1]  # photos with no pet: 5 % of held-out pets buys more of them
-    bad = catdog("predict", "--model", trained.run_dir, OOD, "--refuse", "0.7")
+    bad = catdog("predict", "--model", exported_run, OOD, "--refuse", "0.7")
     assert bad.returncode == 2 and "--refuse takes default, lenient, strict or a share" in bad.stderr
 
 
